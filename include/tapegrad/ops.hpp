@@ -1,0 +1,46 @@
+// Differentiable ops. Each records one tape entry: its forward result and the function that
+// sends the gradient back (both live side by side in src/ops.cpp).
+// Shapes are rows x cols; a mismatch throws tg::Error naming the op and both shapes.
+#pragma once
+
+#include "tapegrad/tape.hpp"
+
+namespace tg {
+
+// ---- linear algebra ----
+Var matmul(Var a, Var b);      // (m x k) . (k x n)
+Var add(Var a, Var b);         // same shape, or b is 1 x cols(a) (broadcast over rows: a bias)
+Var sub(Var a, Var b);         // same broadcasting as add
+Var mul(Var a, Var b);         // elementwise, same shape
+Var scale(Var a, float factor);
+Var sum(Var a);                // 1x1
+Var mean(Var a);               // 1x1
+// x . W + b in one op (GEMM through cblas_sgemm; the backward uses transpose flags, no copies).
+// x is batch x in, W is in x out, b is 1 x out.
+Var dense(Var x, Var W, Var b);
+Var dense(Var x, Var W);
+
+// ---- elementwise ----
+Var exp(Var x);
+Var log(Var x);  // natural log; log(0) = -inf (see the anomaly mode for catching it)
+
+// ---- activations ----
+Var sigmoid(Var x);
+Var tanh(Var x);
+// Forward: 1 where x >= 0 else 0. Its true gradient is 0 everywhere (nothing can learn
+// through it); straight_through passes the incoming gradient where |x| <= 1 instead.
+enum class StepGradient { none, straight_through };
+Var step(Var x, StepGradient gradient = StepGradient::none);
+Var relu(Var x);
+Var leaky_relu(Var x, float alpha = 0.01f);
+Var elu(Var x, float alpha = 1.0f);
+Var softmax(Var x);      // row-wise, stable (subtracts each row's max)
+Var log_softmax(Var x);  // row-wise, x - logsumexp(x)
+
+// Activations by name, for layers and command lines.
+enum class Activation { identity, sigmoid, tanh, step, relu, leaky_relu, elu, softmax, log_softmax };
+Var activate(Var x, Activation activation, float alpha = 0.0f);  // alpha 0 = the op's default
+const char* activation_name(Activation activation);
+Activation activation_from_name(const std::string& name);  // throws on an unknown name
+
+}  // namespace tg

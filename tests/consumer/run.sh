@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# usage: run.sh BUILD_DIR CONSUMER_SOURCE_DIR
+set -euo pipefail
+build=$1 src=$2
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+cmake --install "$build" --prefix "$scratch/prefix" >/dev/null
+
+echo "== find_package(tapegrad CONFIG)"
+cmake -S "$src" -B "$scratch/cmake-build" -DCMAKE_PREFIX_PATH="$scratch/prefix" >/dev/null
+cmake --build "$scratch/cmake-build" -j 2 >/dev/null
+LD_LIBRARY_PATH="$scratch/prefix/lib" "$scratch/cmake-build/consumer_shared"
+"$scratch/cmake-build/consumer_static"
+ldd "$scratch/cmake-build/consumer_shared" | grep -q "$scratch/prefix/lib/libtapegrad.so"
+
+echo "== pkg-config"
+export PKG_CONFIG_PATH="$scratch/prefix/lib/pkgconfig"
+g++ -std=c++17 -O1 "$src/main.cpp" -o "$scratch/pc_shared" $(pkg-config --cflags --libs tapegrad) \
+  -Wl,-rpath,"$scratch/prefix/lib"
+"$scratch/pc_shared"
+g++ -std=c++17 -O1 "$src/main.cpp" -o "$scratch/pc_static" $(pkg-config --cflags tapegrad) \
+  "$scratch/prefix/lib/libtapegrad.a" $(pkg-config --libs-only-other --static tapegrad) -lopenblas -lz -lpthread
+"$scratch/pc_static"
+echo "consumer: all four builds ran"

@@ -1,0 +1,29 @@
+// Helpers shared by the tests.
+#pragma once
+
+#include "tapegrad/tensor.hpp"
+
+#include <cmath>
+#include <cstdint>
+
+namespace tg::test {
+
+// Uniform values in [lo, hi], reproducible (splitmix64). With min_magnitude > 0, values are
+// pushed at least that far from 0, so a central difference never straddles a kink at 0.
+inline Tensor random_tensor(std::size_t r, std::size_t c, std::uint64_t seed, float lo = -2.0f,
+                            float hi = 2.0f, float min_magnitude = 0.0f) {
+  Tensor t({r, c});
+  std::uint64_t s = seed * 0x2545F4914F6CDD1Dull + 0x9E3779B97F4A7C15ull;
+  for (float& v : t) {
+    std::uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    const double u = static_cast<double>(z >> 11) / 9007199254740992.0;
+    v = static_cast<float>(lo + (hi - lo) * u);
+    if (std::fabs(v) < min_magnitude) v = v < 0 ? -min_magnitude - std::fabs(v) : min_magnitude + v;
+  }
+  return t;
+}
+
+}  // namespace tg::test
