@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 namespace tg {
 
@@ -424,6 +425,119 @@ Activation activation_from_name(const std::string& name) {
     known += std::string(known.empty() ? "" : ", ") + activation_name(a);
   }
   throw Error("activation: unknown name '" + name + "' (known: " + known + ")");
+}
+
+}  // namespace tg
+
+namespace tg {
+
+// ---- batch norm ----
+// node.saved = x_hat (the normalised input), node.saved_row = 1/sqrt(var + eps) per column,
+// node.option = 1 when the batch's own statistics were used (their gradient matters too).
+
+void batch_norm_backward(Tape& t, const Node& n) {
+  const Tensor& gamma = t.value_at(n.inputs[1]);
+  const std::size_t r = rows(n.saved), c = cols(n.saved);
+  Tensor* dgamma = t.grad_at(n.inputs[1]);
+  Tensor* dbeta = t.grad_at(n.inputs[2]);
+  Tensor* dx = t.grad_at(n.inputs[0]);
+  // Column sums of g and g * x_hat serve all three gradients.
+  std::vector<double> sum_g(c, 0.0), sum_g_xhat(c, 0.0);
+  for (std::size_t i = 0; i < r; ++i)
+    for (std::size_t j = 0; j < c; ++j) {
+      const double g = n.grad(i, j);
+      sum_g[j] += g;
+      sum_g_xhat[j] += g * n.saved(i, j);
+    }
+  if (dgamma)
+    for (std::size_t j = 0; j < c; ++j) (*dgamma)(0, j) += static_cast<float>(sum_g_xhat[j]);
+  if (dbeta)
+    for (std::size_t j = 0; j < c; ++j) (*dbeta)(0, j) += static_cast<float>(sum_g[j]);
+  if (!dx) return;
+  const float inv_n = 1.0f / static_cast<float>(r);
+  for (std::size_t i = 0; i < r; ++i)
+    for (std::size_t j = 0; j < c; ++j) {
+      const float scale = gamma(0, j) * n.saved_row(0, j);
+      if (n.option == 1) {
+        // dx = gamma*invstd/N * (N g - sum g - x_hat * sum(g x_hat)): the mean and variance
+        // depend on x too, which is where the two correction terms come from.
+        (*dx)(i, j) += scale * inv_n *
+                       (static_cast<float>(r) * n.grad(i, j) - static_cast<float>(sum_g[j]) -
+                        n.saved(i, j) * static_cast<float>(sum_g_xhat[j]));
+      } else {
+        (*dx)(i, j) += scale * n.grad(i, j);
+      }
+    }
+}
+
+Var batch_norm(Var x, Var gamma, Var beta, float eps, const Tensor* fixed_mean,
+               const Tensor* fixed_var, Tensor* batch_mean, Tensor* batch_var) {
+  Tape& t = x.tape();
+  Var out = t.record("batch_norm", {x, gamma, beta}, batch_norm_backward);
+  const Tensor& xv = t.value_at(x.index());
+  const std::size_t r = rows(xv), c = cols(xv);
+  for (const Tensor* row : {&t.value_at(gamma.index()), &t.value_at(beta.index()), fixed_mean, fixed_var})
+    if (row && (rows(*row) != 1 || cols(*row) != c))
+      throw Error("batch_norm: input is " + shape_str(xv) + " but a per-feature row is " +
+                  shape_str(*row) + " (must be " + shape_str(1, c) + ")");
+  const bool use_batch = fixed_mean == nullptr || fixed_var == nullptr;
+  if (use_batch && r < 2)
+    throw Error("batch_norm: training needs more than one row per batch to estimate a "
+                "variance (input is " + shape_str(xv) + ")");
+  Node& n = t.node(out);
+  n.option = use_batch ? 1 : 0;
+  resize(n.saved, r, c);
+  resize(n.saved_row, 1, c);
+  Tensor& y = output(t, out, r, c);
+  const Tensor& g = t.value_at(gamma.index());
+  const Tensor& b = t.value_at(beta.index());
+  if (batch_mean) resize(*batch_mean, 1, c);
+  if (batch_var) resize(*batch_var, 1, c);
+  for (std::size_t j = 0; j < c; ++j) {
+    double mean = 0.0, var = 0.0;
+    if (use_batch) {
+      for (std::size_t i = 0; i < r; ++i) mean += xv(i, j);
+      mean /= static_cast<double>(r);
+      for (std::size_t i = 0; i < r; ++i) var += (xv(i, j) - mean) * (xv(i, j) - mean);
+      var /= static_cast<double>(r);
+      if (batch_mean) (*batch_mean)(0, j) = static_cast<float>(mean);
+      if (batch_var) (*batch_var)(0, j) = static_cast<float>(var);
+    } else {
+      mean = (*fixed_mean)(0, j);
+      var = (*fixed_var)(0, j);
+    }
+    const float inv_std = static_cast<float>(1.0 / std::sqrt(var + eps));
+    n.saved_row(0, j) = inv_std;
+    for (std::size_t i = 0; i < r; ++i) {
+      const float x_hat = (xv(i, j) - static_cast<float>(mean)) * inv_std;
+      n.saved(i, j) = x_hat;
+      y(i, j) = g(0, j) * x_hat + b(0, j);
+    }
+  }
+  return out;
+}
+
+// ---- dropout: node.saved = the mask, already scaled by 1/(1-p) ----
+
+void dropout_backward(Tape& t, const Node& n) {
+  Tensor* dx = t.grad_at(n.inputs[0]);
+  if (dx) *dx += n.grad * n.saved;
+}
+
+Var dropout(Var x, float p, Rng& rng) {
+  if (!(p >= 0.0f && p <= 1.0f))
+    throw Error("dropout: p is " + std::to_string(p) + ", must be in [0, 1]");
+  Tape& t = x.tape();
+  Var out = t.record("dropout", {x}, dropout_backward);
+  const Tensor& xv = t.value_at(x.index());
+  Node& n = t.node(out);
+  resize(n.saved, rows(xv), cols(xv));
+  const float keep_scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
+  for (float& m : n.saved) m = rng.uniform() >= p ? keep_scale : 0.0f;
+  Tensor& y = output(t, out, rows(xv), cols(xv));
+  const std::size_t count = xv.size();
+  for (std::size_t i = 0; i < count; ++i) y.data()[i] = xv.data()[i] * n.saved.data()[i];
+  return out;
 }
 
 }  // namespace tg

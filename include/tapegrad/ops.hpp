@@ -3,6 +3,7 @@
 // Shapes are rows x cols; a mismatch throws tg::Error naming the op and both shapes.
 #pragma once
 
+#include "tapegrad/init.hpp"
 #include "tapegrad/tape.hpp"
 
 namespace tg {
@@ -36,6 +37,19 @@ Var leaky_relu(Var x, float alpha = 0.01f);
 Var elu(Var x, float alpha = 1.0f);
 Var softmax(Var x);      // row-wise, stable (subtracts each row's max)
 Var log_softmax(Var x);  // row-wise, x - logsumexp(x)
+
+// ---- normalisation and regularisation (the ops behind BatchNorm1d and Dropout) ----
+// Batch normalisation of each column: y = gamma * (x - mean) / sqrt(var + eps) + beta, with
+// gamma and beta 1 x features. With fixed_mean/fixed_var null it normalises with the batch's
+// own statistics (training; needs more than one row) and writes them to batch_mean and
+// batch_var (biased variance) when those are given; otherwise it uses the fixed statistics
+// (evaluation).
+Var batch_norm(Var x, Var gamma, Var beta, float eps, const Tensor* fixed_mean = nullptr,
+               const Tensor* fixed_var = nullptr, Tensor* batch_mean = nullptr,
+               Tensor* batch_var = nullptr);
+// Inverted dropout: zeroes each element with probability p and scales the rest by 1/(1-p),
+// so the expected value is unchanged; the mask comes from rng.
+Var dropout(Var x, float p, Rng& rng);
 
 // Activations by name, for layers and command lines.
 enum class Activation { identity, sigmoid, tanh, step, relu, leaky_relu, elu, softmax, log_softmax };

@@ -72,6 +72,7 @@ struct Node {
   float alpha = 0.0f;
   int option = 0;
   Tensor saved;                      // e.g. softmax probabilities for a fused loss
+  Tensor saved_row;                  // e.g. per-feature statistics (1 x features)
   Tensor target;                     // a loss's targets
   std::vector<std::int32_t> labels;  // a loss's class labels
 };
