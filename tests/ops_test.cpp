@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 
 using namespace tg;
 using test::random_tensor;
@@ -207,4 +208,32 @@ TEST(OpErrors, MatmulAddAndMulNameBothShapes) {
   EXPECT_EQ(error_of([&] { add(a, b); }),
             "add: a is 3x4 but b is 5x6 (b must be 3x4, or 1x4 to broadcast over rows)");
   EXPECT_EQ(error_of([&] { mul(a, b); }), "mul: shapes 3x4 and 5x6 differ");
+}
+
+TEST(Threads, DenseForwardAndBackwardAreBitIdenticalForOneAndTwoThreads) {
+  // The MLP's shapes, batch 64 and a ragged 50: the pool splits GEMM rows, never the k-loop.
+  const std::size_t shapes[][3] = {{64, 784, 256}, {64, 256, 128}, {64, 128, 10}, {50, 784, 256}};
+  for (const auto& s : shapes) {
+    Tensor results[2][4];
+    for (std::size_t threads : {1u, 2u}) {
+      set_num_threads(threads);
+      Tape tape;
+      Var x = tape.variable(random_tensor(s[0], s[1], 70));
+      Var W = tape.variable(random_tensor(s[1], s[2], 71));
+      Var b = tape.variable(random_tensor(1, s[2], 72));
+      Var y = dense(x, W, b);
+      tape.backward(y, random_tensor(s[0], s[2], 73));
+      Tensor* out = results[threads - 1];
+      out[0] = y.value();
+      out[1] = x.grad();
+      out[2] = W.grad();
+      out[3] = b.grad();
+    }
+    set_num_threads(1);
+    for (int i = 0; i < 4; ++i)
+      EXPECT_EQ(std::memcmp(results[0][i].data(), results[1][i].data(),
+                            results[0][i].size() * sizeof(float)), 0)
+          << "shape " << s[0] << "x" << s[1] << "x" << s[2] << " output " << i;
+  }
+  EXPECT_EQ(num_threads(), 1u);
 }

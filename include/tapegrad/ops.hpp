@@ -8,6 +8,25 @@
 
 namespace tg {
 
+// ---- compute settings ----
+// The one thread budget: tapegrad's pool and BLAS together use `threads` threads (0 = one per
+// core). Default 1. Work is split so that results are bit-identical for any thread count.
+void set_num_threads(std::size_t threads);
+std::size_t num_threads();
+// Within this scope the calling thread flushes denormal floats to zero (FTZ/DAZ). Denormals
+// appear in late training and can make every float operation ~100x slower; tg::fit and
+// tg::evaluate use this scope, and pool threads always run this way.
+class FlushDenormalsScope {
+ public:
+  FlushDenormalsScope();
+  ~FlushDenormalsScope();
+  FlushDenormalsScope(const FlushDenormalsScope&) = delete;
+  FlushDenormalsScope& operator=(const FlushDenormalsScope&) = delete;
+
+ private:
+  unsigned previous_;
+};
+
 // ---- linear algebra ----
 Var matmul(Var a, Var b);      // (m x k) . (k x n)
 Var add(Var a, Var b);         // same shape, or b is 1 x cols(a) (broadcast over rows: a bias)

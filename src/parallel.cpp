@@ -1,0 +1,141 @@
+#include "parallel.hpp"
+
+#include "tapegrad/ops.hpp"
+
+#include <cblas.h>
+#include <immintrin.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace tg {
+namespace detail {
+
+unsigned enable_flush_denormals() {
+  const unsigned old = _mm_getcsr();
+  _mm_setcsr(old | 0x8040u);  // FTZ (bit 15) | DAZ (bit 6)
+  return old;
+}
+
+void restore_float_mode(unsigned mxcsr) { _mm_setcsr(mxcsr); }
+
+namespace {
+
+// Workers spin briefly for the next job (a training step issues thousands of small ones per
+// second, and waking a sleeping thread costs more than the job), then sleep.
+class Pool {
+ public:
+  explicit Pool(std::size_t threads) {
+    for (std::size_t i = 1; i < threads; ++i) workers_.emplace_back([this] { work(); });
+  }
+  ~Pool() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+      generation_.fetch_add(1);
+    }
+    wake_.notify_all();
+    for (auto& w : workers_) w.join();
+  }
+  std::size_t threads() const { return workers_.size() + 1; }
+
+  void run(std::size_t count, const std::function<void(std::size_t)>& task) {
+    if (count == 0) return;
+    if (workers_.empty() || count == 1) {
+      for (std::size_t i = 0; i < count; ++i) task(i);
+      return;
+    }
+    std::lock_guard<std::mutex> serial(run_mutex_);  // one job at a time
+    task_ = &task;
+    count_ = count;
+    next_.store(0);
+    done_.store(0);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      generation_.fetch_add(1, std::memory_order_release);
+    }
+    wake_.notify_all();
+    drain();
+    while (done_.load(std::memory_order_acquire) < count) _mm_pause();
+  }
+
+ private:
+  void drain() {
+    for (std::size_t i; (i = next_.fetch_add(1)) < count_;) {
+      (*task_)(i);
+      done_.fetch_add(1, std::memory_order_release);
+    }
+  }
+
+  void work() {
+    enable_flush_denormals();
+    std::uint64_t seen = 0;
+    for (;;) {
+      // Spin for a while, then sleep until the generation changes.
+      bool changed = false;
+      for (int spin = 0; spin < 20000 && !changed; ++spin) {
+        changed = generation_.load(std::memory_order_acquire) != seen;
+        if (!changed) _mm_pause();
+      }
+      if (!changed) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        wake_.wait(lock, [&] { return generation_.load() != seen; });
+      }
+      seen = generation_.load(std::memory_order_acquire);
+      if (stopping_) return;
+      drain();
+    }
+  }
+
+  std::vector<std::thread> workers_;
+  std::mutex mutex_, run_mutex_;
+  std::condition_variable wake_;
+  std::atomic<std::uint64_t> generation_{0};
+  std::atomic<std::size_t> next_{0}, done_{0};
+  const std::function<void(std::size_t)>* task_ = nullptr;
+  std::size_t count_ = 0;
+  bool stopping_ = false;
+};
+
+std::mutex g_pool_mutex;
+std::unique_ptr<Pool> g_pool;
+
+Pool& pool() {
+  std::lock_guard<std::mutex> lock(g_pool_mutex);
+  if (!g_pool) {
+    openblas_set_num_threads(1);  // we split the work; BLAS must not add threads of its own
+    g_pool = std::make_unique<Pool>(1);
+  }
+  return *g_pool;
+}
+
+}  // namespace
+
+void parallel_for(std::size_t count, const std::function<void(std::size_t)>& task) {
+  pool().run(count, task);
+}
+
+std::size_t pool_threads() { return pool().threads(); }
+
+}  // namespace detail
+
+void set_num_threads(std::size_t threads) {
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  std::lock_guard<std::mutex> lock(detail::g_pool_mutex);
+  openblas_set_num_threads(1);
+  if (!detail::g_pool || detail::g_pool->threads() != threads)
+    detail::g_pool = std::make_unique<detail::Pool>(threads);
+}
+
+std::size_t num_threads() { return detail::pool_threads(); }
+
+FlushDenormalsScope::FlushDenormalsScope() : previous_(detail::enable_flush_denormals()) {}
+FlushDenormalsScope::~FlushDenormalsScope() { detail::restore_float_mode(previous_); }
+
+}  // namespace tg
