@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <utility>
 
 // Rounding must happen exactly where PyTorch's does, so the compiler may not fuse a * b + c on
 // its own (GCC does by default, even with -std=c++17, when the target has FMA): every fused
@@ -315,12 +316,20 @@ StateDict LrSchedule::state() const {
   return s;
 }
 
-void LrSchedule::load_state(const StateDict& s) {
-  const std::string where = "LrSchedule.load_state: ";
+namespace {
+// Reads and checks a schedule's "epoch" and "base_lr" without changing anything.
+std::pair<std::int64_t, double> checked_schedule_state(const StateDict& s, const char* who) {
+  const std::string where = std::string(who) + ".load_state: ";
   const std::int64_t epoch = s.integer("epoch", where);
   require(epoch >= 0, where + "entry 'epoch' is negative (" + std::to_string(epoch) + ")");
   const double base = s.real("base_lr", where);
   require(std::isfinite(base) && base >= 0.0, where + "entry 'base_lr' is " + num(base));
+  return {epoch, base};
+}
+}  // namespace
+
+void LrSchedule::load_state(const StateDict& s) {
+  const auto [epoch, base] = checked_schedule_state(s, "LrSchedule");
   epoch_ = epoch;
   base_lr_ = base;
   apply();
@@ -380,13 +389,10 @@ StateDict LinearWarmup::state() const {
   return s;
 }
 void LinearWarmup::load_state(const StateDict& s) {
-  if (after_) {
-    // The inner schedule's entries are checked first; then ours (which sets the lr last).
-    const StateDict inner = s.with_prefix_removed("after.");
-    s.integer("epoch", "LinearWarmup.load_state");
-    s.real("base_lr", "LinearWarmup.load_state");
-    after_->load_state(inner);
-  }
+  // Our entries are checked first, then the wrapped schedule checks and loads its own; ours
+  // are loaded last, which sets the lr.
+  checked_schedule_state(s, "LinearWarmup");
+  if (after_) after_->load_state(s.with_prefix_removed("after."));
   LrSchedule::load_state(s);
 }
 

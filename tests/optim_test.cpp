@@ -749,3 +749,21 @@ TEST(ClipGradValue, BoundsEveryElementAndKeepsSmallerOnes) {
   const float expected[] = {-1, -0.5f, 0, 0.25f, 1, 1};
   for (std::size_t i = 0; i < 6; ++i) EXPECT_EQ(a.grad.data()[i], expected[i]) << i;
 }
+
+TEST(LrSchedule, LoadStateWithABadEntryThrowsNamingItAndKeepsTheLr) {
+  Scheduled s;
+  LinearWarmup schedule(s.opt, 3, 0.5, std::make_unique<CosineAnnealing>(s.opt, 5));
+  schedule.step();
+  const double lr = s.opt.lr();
+  StateDict bad = schedule.state();
+  bad.integers["epoch"] = 4;
+  bad.integers.erase("after.epoch");
+  EXPECT_NE(error_of([&] { schedule.load_state(bad); }).find("epoch"), std::string::npos);
+  StateDict negative = schedule.state();
+  negative.integers["epoch"] = -1;
+  negative.integers["after.epoch"] = 2;
+  EXPECT_NE(error_of([&] { schedule.load_state(negative); }).find("'epoch' is negative"),
+            std::string::npos);
+  EXPECT_EQ(s.opt.lr(), lr);
+  EXPECT_EQ(schedule.epoch(), 1);
+}
