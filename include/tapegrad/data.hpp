@@ -122,6 +122,8 @@ class BatchIterator {
  public:
   BatchIterator(const Dataset& data, std::size_t batch_size, bool shuffle, std::uint64_t seed,
                 bool drop_last = false);
+  // A temporary dataset would be gone before the first batch.
+  BatchIterator(Dataset&&, std::size_t, bool, std::uint64_t, bool = false) = delete;
 
   void set_shard(std::size_t rank, std::size_t world_size);
   // Starts epoch `epoch` from its first batch.
