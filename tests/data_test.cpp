@@ -1,0 +1,585 @@
+// The IDX reader is strict (every defect is an error naming the file, the field and the byte
+// offset); datasets keep bytes; the batch iterator is seeded, complete and shardable.
+#include "tapegrad/data.hpp"
+#include "fork_util.hpp"
+
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <initializer_list>
+#include <set>
+#include <string>
+#include <vector>
+
+using namespace tg;
+namespace fs = std::filesystem;
+
+namespace {
+
+using Bytes = std::vector<std::uint8_t>;
+
+void put_be32(Bytes& b, std::uint32_t v) {
+  for (int i = 3; i >= 0; --i) b.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+}
+
+// A valid IDX images file: pixel (i, r, c) = (7 * i + 3 * r + c) mod 256.
+Bytes idx_images(std::uint32_t count, std::uint32_t rows, std::uint32_t cols) {
+  Bytes b;
+  put_be32(b, 0x00000803);
+  put_be32(b, count);
+  put_be32(b, rows);
+  put_be32(b, cols);
+  for (std::uint32_t i = 0; i < count; ++i)
+    for (std::uint32_t r = 0; r < rows; ++r)
+      for (std::uint32_t c = 0; c < cols; ++c)
+        b.push_back(static_cast<std::uint8_t>(7 * i + 3 * r + c));
+  return b;
+}
+
+Bytes idx_labels(const std::vector<std::uint8_t>& labels) {
+  Bytes b;
+  put_be32(b, 0x00000801);
+  put_be32(b, static_cast<std::uint32_t>(labels.size()));
+  b.insert(b.end(), labels.begin(), labels.end());
+  return b;
+}
+
+// A header that declares a size, with no data behind it.
+Bytes idx_images_header(std::uint32_t count, std::uint32_t rows, std::uint32_t cols) {
+  Bytes b;
+  put_be32(b, 0x00000803);
+  put_be32(b, count);
+  put_be32(b, rows);
+  put_be32(b, cols);
+  return b;
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "tapegrad-data-XXXXXX").string();
+    if (!mkdtemp(tmpl.data())) std::abort();
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
+  std::string str() const { return path_.string(); }
+
+ private:
+  fs::path path_;
+};
+
+void write_file(const std::string& path, const Bytes& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
+  ASSERT_TRUE(out.good()) << path;
+}
+
+void write_gz(const std::string& path, const Bytes& bytes) {
+  gzFile g = gzopen(path.c_str(), "wb");
+  ASSERT_NE(g, nullptr) << path;
+  if (!bytes.empty()) {
+    ASSERT_EQ(gzwrite(g, bytes.data(), static_cast<unsigned>(bytes.size())),
+              static_cast<int>(bytes.size()));
+  }
+  ASSERT_EQ(gzclose(g), Z_OK);
+}
+
+Bytes read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return Bytes(std::istreambuf_iterator<char>(in), {});
+}
+
+// Runs f, expects a tg::Error whose message contains every one of `parts`.
+void expect_error(const std::function<void()>& f, std::initializer_list<std::string> parts) {
+  try {
+    f();
+    ADD_FAILURE() << "no tg::Error thrown; expected one mentioning '" << *parts.begin() << "'";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    for (const auto& p : parts)
+      EXPECT_NE(msg.find(p), std::string::npos) << "message: " << msg << "\nmissing: " << p;
+  }
+}
+
+std::vector<std::uint8_t> some_labels(std::size_t n) {
+  std::vector<std::uint8_t> l(n);
+  for (std::size_t i = 0; i < n; ++i) l[i] = static_cast<std::uint8_t>((i * 3) % 10);
+  return l;
+}
+
+// A dataset of n 2x3 images whose first pixel is the image's index (n <= 256) and whose
+// label is index mod 10: a batch tells which images it holds by its pixels alone.
+Dataset numbered_dataset(std::size_t n) {
+  Dataset d;
+  d.name = "numbered";
+  d.image_rows = 2;
+  d.image_cols = 3;
+  for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t j = 0; j < 6; ++j)
+      d.pixels.push_back(static_cast<std::uint8_t>(j == 0 ? i : (i * 5 + j * 40) % 256));
+    d.labels.push_back(static_cast<std::int32_t>(i % 10));
+  }
+  return d;
+}
+
+std::vector<std::size_t> epoch_order(BatchIterator& it, std::uint64_t epoch) {
+  it.begin_epoch(epoch);
+  std::vector<std::size_t> order;
+  Batch b;
+  while (it.next(b)) order.insert(order.end(), b.indices.begin(), b.indices.end());
+  return order;
+}
+
+}  // namespace
+
+// ---- IDX files ----
+
+TEST(IdxReader, ReadsBackTheImagesAndLabelsItWasGiven) {
+  TempDir dir;
+  const Bytes images = idx_images(5, 3, 4);
+  write_file(dir / "img", images);
+  write_file(dir / "lbl", idx_labels(some_labels(5)));
+  const IdxImages got = read_idx_images(dir / "img");
+  EXPECT_EQ(got.count, 5u);
+  EXPECT_EQ(got.rows, 3u);
+  EXPECT_EQ(got.cols, 4u);
+  EXPECT_EQ(got.pixels, Bytes(images.begin() + 16, images.end()));
+  EXPECT_EQ(read_idx_labels(dir / "lbl").labels, some_labels(5));
+}
+
+TEST(IdxReader, ReadsGzipCompressedFilesTheSameAsPlainOnes) {
+  TempDir dir;
+  const Bytes images = idx_images(40, 5, 7);
+  write_gz(dir / "img.gz", images);
+  write_gz(dir / "lbl.gz", idx_labels(some_labels(40)));
+  const IdxImages got = read_idx_images(dir / "img.gz");
+  EXPECT_EQ(got.count, 40u);
+  EXPECT_EQ(got.pixels, Bytes(images.begin() + 16, images.end()));
+  EXPECT_EQ(read_idx_labels(dir / "lbl.gz").labels, some_labels(40));
+}
+
+TEST(IdxReader, AnEmptySetOfImagesIsValid) {
+  const Bytes b = idx_images(0, 28, 28);
+  const IdxImages got = parse_idx_images(b.data(), b.size(), "empty");
+  EXPECT_EQ(got.count, 0u);
+  EXPECT_TRUE(got.pixels.empty());
+}
+
+TEST(IdxReader, AWrongMagicNamesTheFileByteZeroAndTheExpectedMagic) {
+  TempDir dir;
+  Bytes b = idx_images(2, 2, 2);
+  b[0] = 0x12;
+  write_file(dir / "train-images-idx3-ubyte", b);
+  expect_error([&] { read_idx_images(dir / "train-images-idx3-ubyte"); },
+               {dir / "train-images-idx3-ubyte", ": byte 0: magic is 0x12000803",
+                "expected 0x00000803 (IDX images)"});
+}
+
+TEST(IdxReader, ALabelsFileReadAsImagesIsRefusedByItsRank) {
+  const Bytes labels = idx_labels(some_labels(4));
+  expect_error([&] { parse_idx_images(labels.data(), labels.size(), "t10k-labels"); },
+               {"t10k-labels: byte 3: rank is 1, expected 3", "magic is 0x00000801"});
+  const Bytes images = idx_images(2, 2, 2);
+  expect_error([&] { parse_idx_labels(images.data(), images.size(), "imgs"); },
+               {"imgs: byte 3: rank is 3, expected 1", "IDX labels"});
+}
+
+TEST(IdxReader, AnotherDataTypeThanUnsignedBytesIsRefused) {
+  Bytes b = idx_images(1, 2, 2);
+  b[2] = 0x0D;  // float
+  expect_error([&] { parse_idx_images(b.data(), b.size(), "floats"); },
+               {"floats: byte 2: data type is 0x0D, expected 0x08"});
+}
+
+TEST(IdxReader, ZeroRowsOrColumnsAreRefused) {
+  const Bytes b = idx_images_header(3, 0, 28);
+  expect_error([&] { parse_idx_images(b.data(), b.size(), "zero"); },
+               {"zero: byte 8: image rows (dimension 1) is 0"});
+}
+
+TEST(IdxReader, ATruncatedHeaderNamesTheFieldAndTheByteOffset) {
+  TempDir dir;
+  const Bytes full = idx_images(2, 3, 3);
+  write_file(dir / "h", Bytes(full.begin(), full.begin() + 10));
+  expect_error([&] { read_idx_images(dir / "h"); },
+               {dir / "h", ": byte 8: file ends inside the header's image rows"});
+  write_file(dir / "empty", {});
+  expect_error([&] { read_idx_images(dir / "empty"); },
+               {": byte 0: file ends inside the header's magic number"});
+}
+
+TEST(IdxReader, ATruncatedFileNamesTheFileTheFieldAndTheByteOffset) {
+  TempDir dir;
+  const Bytes full = idx_images(3, 2, 4);  // 24 image bytes after a 16-byte header
+  write_file(dir / "train-images-idx3-ubyte", Bytes(full.begin(), full.end() - 14));
+  expect_error([&] { read_idx_images(dir / "train-images-idx3-ubyte"); },
+               {"train-images-idx3-ubyte: byte 16: file ends after 10 of 24 image bytes"});
+  const Bytes labels = idx_labels(some_labels(9));
+  write_file(dir / "lbl", Bytes(labels.begin(), labels.end() - 1));
+  expect_error([&] { read_idx_labels(dir / "lbl"); },
+               {"lbl: byte 8: file ends after 8 of 9 label bytes"});
+}
+
+TEST(IdxReader, TrailingBytesAfterTheLastItemAreRefused) {
+  TempDir dir;
+  Bytes b = idx_images(3, 2, 4);
+  b.insert(b.end(), {1, 2, 3});
+  write_file(dir / "img", b);
+  expect_error([&] { read_idx_images(dir / "img"); },
+               {dir / "img", ": byte 40: 3 trailing bytes after the last image"});
+}
+
+TEST(IdxReader, TruncatedOrTooLongGzipStreamsAreRefusedWithTheDecompressedOffset) {
+  TempDir dir;
+  const Bytes full = idx_images(50, 10, 10);  // 5000 image bytes
+  write_gz(dir / "short.gz", Bytes(full.begin(), full.end() - 1000));
+  expect_error([&] { read_idx_images(dir / "short.gz"); },
+               {"short.gz: byte 16: file ends after 4000 of 5000 image bytes (decompressed)"});
+  Bytes longer = full;
+  longer.push_back(0);
+  write_gz(dir / "long.gz", longer);
+  expect_error([&] { read_idx_images(dir / "long.gz"); },
+               {"long.gz: byte 5016: unexpected data after the last image (decompressed)"});
+  // A gzip file cut short (the compressed stream itself ends early).
+  write_gz(dir / "whole.gz", full);
+  const Bytes gz = read_file(dir / "whole.gz");
+  write_file(dir / "cut.gz", Bytes(gz.begin(), gz.begin() + static_cast<long>(gz.size() / 2)));
+  expect_error([&] { read_idx_images(dir / "cut.gz"); }, {"cut.gz: byte ", "decompressed"});
+  // Not gzip after the gzip magic.
+  write_file(dir / "junk.gz", {0x1f, 0x8b, 0x08, 0x00, 0x42, 0x42, 0x42});
+  expect_error([&] { read_idx_images(dir / "junk.gz"); }, {"junk.gz: byte 0"});
+}
+
+TEST(IdxReader, EveryPrefixOfAValidFileIsRefusedCleanly) {
+  const Bytes full = idx_images(3, 2, 2);
+  for (std::size_t n = 0; n < full.size(); ++n)
+    expect_error([&] { parse_idx_images(full.data(), n, "prefix"); }, {"prefix: byte "});
+}
+
+TEST(IdxReader, DimensionsWhoseProductOverflowsOrExceedsTheLimitAreRefusedFromTheHeader) {
+  // Each dimension is checked as the product grows, so no product can overflow 64 bits.
+  const Bytes rows = idx_images_header(1, 0xFFFFFFFF, 0xFFFFFFFF);
+  expect_error([&] { parse_idx_images(rows.data(), rows.size(), "rows"); },
+               {"rows: byte 8: image size 4294967295 bytes exceeds the limit of 2147483648 bytes"});
+  const Bytes square = idx_images_header(0xFFFFFFFF, 0x10000, 0x10000);
+  expect_error([&] { parse_idx_images(square.data(), square.size(), "big"); },
+               {"big: byte 12: image size 4294967296 bytes exceeds the limit of 2147483648 bytes"});
+  const Bytes many = idx_images_header(3000000, 28, 28);  // 2.35 GB
+  expect_error([&] { parse_idx_images(many.data(), many.size(), "many"); },
+               {"many: byte 4: image count (dimension 0) 3000000 x 784 bytes per image exceeds "
+                "the limit of 2147483648 bytes"});
+  expect_error([&] { parse_idx_images(many.data(), many.size(), "cap", 1000); },
+               {"cap: byte 4:", "limit of 1000 bytes"});
+}
+
+TEST(IdxReader, AHugeDeclaredSizeInATinyFileFailsWithoutAllocatingIt) {
+  TempDir dir;
+  // 1.1 GB declared (under the 2 GiB cap) by files of 20 bytes, plain and gzip.
+  Bytes header = idx_images_header(1400000, 28, 28);
+  header.insert(header.end(), {1, 2, 3, 4});
+  write_file(dir / "huge", header);
+  write_gz(dir / "huge.gz", header);
+  const auto read_plain = [&] { read_idx_images(dir / "huge"); };
+  const auto read_gz = [&] { read_idx_images(dir / "huge.gz"); };
+  expect_error(read_plain, {"huge: byte 16: file ends after 4 of 1097600000 image bytes"});
+  expect_error(read_gz, {"huge.gz: byte 16: file ends after 4 of 1097600000 image bytes"});
+  if (!test::address_space_limit_works()) GTEST_SKIP() << "no address-space limit under ASan";
+  // In a child that cannot map 256 MB more, the same reads must still end in a tg::Error.
+  const auto limit = test::limit_address_space_growth(std::size_t{256} << 20);
+  const auto alloc = test::run_in_child(limit, [] { Bytes big(std::size_t{1} << 30, 1); });
+  ASSERT_EQ(alloc.end, test::ChildEnd::threw_bad_alloc) << "the limit does not bite";
+  for (const auto& read : {std::function<void()>(read_plain), std::function<void()>(read_gz)}) {
+    const auto r = test::run_in_child(limit, read);
+    EXPECT_EQ(r.end, test::ChildEnd::threw_tg_error) << r.message;
+    EXPECT_NE(r.message.find("file ends after 4 of"), std::string::npos) << r.message;
+  }
+}
+
+// ---- datasets from IDX files ----
+
+TEST(IdxDataset, ImageAndLabelCountsMustAgree) {
+  TempDir dir;
+  write_file(dir / "img", idx_images(5, 2, 2));
+  write_file(dir / "lbl", idx_labels(some_labels(4)));
+  expect_error(
+      [&] { load_idx_dataset(dir / "img", dir / "lbl"); },
+      {dir / "lbl", ": byte 4: label count 4 does not match the image count 5 of", dir / "img"});
+}
+
+TEST(IdxDataset, ALabelOutsideZeroToNineIsRefusedWithItsByteOffset) {
+  TempDir dir;
+  auto labels = some_labels(6);
+  labels[4] = 10;
+  write_file(dir / "img", idx_images(6, 2, 2));
+  write_file(dir / "lbl", idx_labels(labels));
+  expect_error([&] { load_idx_dataset(dir / "img", dir / "lbl"); },
+               {dir / "lbl", ": byte 12: label of item 4 is 10, expected 0..9"});
+}
+
+TEST(IdxDataset, KeepsImagesAsBytesAndLabelsAsInt32) {
+  TempDir dir;
+  write_file(dir / "img", idx_images(6, 2, 3));
+  write_file(dir / "lbl", idx_labels(some_labels(6)));
+  const Dataset d = load_idx_dataset(dir / "img", dir / "lbl");
+  EXPECT_EQ(d.size(), 6u);
+  EXPECT_EQ(d.features(), 6u);
+  EXPECT_EQ(d.pixels.size(), 36u);
+  EXPECT_EQ(d.pixels[6 * 5 + 4], static_cast<std::uint8_t>(7 * 5 + 3 * 1 + 1));
+  EXPECT_EQ(d.labels[5], 5);  // (5 * 3) % 10
+}
+
+TEST(MnistFiles, BothFileNameSpellingsAndTheirGzipVariantsAreFound) {
+  TempDir dir;
+  write_file(dir / "train-images-idx3-ubyte", idx_images(4, 2, 2));
+  write_file(dir / "train-labels.idx1-ubyte", idx_labels(some_labels(4)));
+  write_gz(dir / "t10k-images.idx3-ubyte.gz", idx_images(3, 2, 2));
+  write_gz(dir / "t10k-labels-idx1-ubyte.gz", idx_labels(some_labels(3)));
+  EXPECT_EQ(find_mnist_file(dir.str(), "train", "labels"), dir / "train-labels.idx1-ubyte");
+  EXPECT_EQ(find_mnist_file(dir.str(), "test", "images"), dir / "t10k-images.idx3-ubyte.gz");
+  EXPECT_EQ(load_mnist(dir.str(), "train").size(), 4u);
+  EXPECT_EQ(load_mnist(dir.str(), "test").size(), 3u);
+  EXPECT_EQ(load_mnist(dir.str(), "t10k").size(), 3u);
+}
+
+TEST(MnistFiles, AMissingFileListsEveryPathThatWasTried) {
+  TempDir dir;
+  expect_error([&] { load_mnist(dir.str(), "train"); },
+               {"no MNIST train images file", dir / "train-images-idx3-ubyte",
+                dir / "train-images.idx3-ubyte", dir / "train-images-idx3-ubyte.gz",
+                dir / "train-images.idx3-ubyte.gz"});
+  expect_error([&] { load_mnist(dir.str(), "validation"); }, {"'validation'", "'train' or 'test'"});
+}
+
+TEST(MnistFiles, RealMnistHas60000TrainingAnd10000TestImagesWithLabels0To9) {
+  const std::string dir = TAPEGRAD_SOURCE_DIR "/data/mnist";
+  if (!fs::exists(dir)) GTEST_SKIP() << dir << " is absent";
+  const Dataset train = load_mnist(dir, "train");
+  const Dataset test = load_mnist(dir, "test");
+  EXPECT_EQ(train.size(), 60000u);
+  EXPECT_EQ(test.size(), 10000u);
+  EXPECT_EQ(train.image_rows, 28u);
+  EXPECT_EQ(train.image_cols, 28u);
+  for (const Dataset* d : {&train, &test}) {
+    std::set<std::int32_t> seen(d->labels.begin(), d->labels.end());
+    EXPECT_EQ(seen, (std::set<std::int32_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  }
+  // The well-known statistics of MNIST's training pixels.
+  const Normalization n = pixel_statistics(train);
+  EXPECT_NEAR(n.mean, 0.1307, 1e-4);
+  EXPECT_NEAR(n.stddev, 0.3081, 1e-4);
+}
+
+TEST(MnistFiles, FashionMnistLoadsFromItsGzipFiles) {
+  const std::string dir = "/usr/share/datasets/fashion-mnist";
+  if (!fs::exists(dir)) GTEST_SKIP() << dir << " is absent";
+  const Dataset train = load_mnist(dir, "train");
+  const Dataset test = load_mnist(dir, "test");
+  EXPECT_EQ(train.size(), 60000u);
+  EXPECT_EQ(test.size(), 10000u);
+  EXPECT_EQ(train.features(), 784u);
+  std::set<std::int32_t> seen(test.labels.begin(), test.labels.end());
+  EXPECT_EQ(seen.size(), 10u);
+}
+
+// ---- subsets and splits ----
+
+TEST(Dataset, SubsetTakeAndSplitTailKeepEachImageWithItsLabel) {
+  const Dataset d = numbered_dataset(20);
+  const Dataset s = d.subset(5, 3);
+  ASSERT_EQ(s.size(), 3u);
+  for (std::size_t k = 0; k < 3; ++k) {
+    EXPECT_EQ(s.pixels[k * 6], static_cast<std::uint8_t>(5 + k));
+    EXPECT_EQ(s.labels[k], static_cast<std::int32_t>((5 + k) % 10));
+  }
+  EXPECT_EQ(d.take(7).size(), 7u);
+  EXPECT_EQ(d.take(1000).size(), 20u);
+  const Split split = split_tail(d, 4);
+  EXPECT_EQ(split.train.size(), 16u);
+  EXPECT_EQ(split.validation.size(), 4u);
+  EXPECT_EQ(split.validation.pixels[0], 16);
+  expect_error([&] { d.subset(18, 3); }, {"numbered: subset", "out of range for 20 images"});
+  expect_error([&] { split_tail(d, 21); }, {"21 validation images requested of 20"});
+}
+
+TEST(Dataset, SplitRandomIsSeededDisjointAndCoversEveryImage) {
+  const Dataset d = numbered_dataset(100);
+  const Split a = split_random(d, 30, 7), b = split_random(d, 30, 7), c = split_random(d, 30, 8);
+  EXPECT_EQ(a.validation.pixels, b.validation.pixels);
+  EXPECT_NE(a.validation.pixels, c.validation.pixels);
+  ASSERT_EQ(a.train.size(), 70u);
+  ASSERT_EQ(a.validation.size(), 30u);
+  std::vector<int> seen(100, 0);
+  for (const Dataset* part : {&a.train, &a.validation})
+    for (std::size_t k = 0; k < part->size(); ++k) {
+      const int i = part->pixels[k * 6];
+      ++seen[static_cast<std::size_t>(i)];
+      EXPECT_EQ(part->labels[k], i % 10);
+      if (k > 0) {
+        EXPECT_LT(part->pixels[(k - 1) * 6], i) << "original order kept";
+      }
+    }
+  EXPECT_EQ(seen, std::vector<int>(100, 1));
+}
+
+TEST(Dataset, PixelStatisticsAreTheMeanAndStddevOfPixelOver255) {
+  Dataset d;
+  d.name = "two";
+  d.image_rows = 1;
+  d.image_cols = 2;
+  d.pixels = {0, 255, 0, 255};
+  d.labels = {0, 1};
+  const Normalization n = pixel_statistics(d);
+  EXPECT_FLOAT_EQ(n.mean, 0.5f);
+  EXPECT_FLOAT_EQ(n.stddev, 0.5f);
+}
+
+// ---- batches ----
+
+TEST(BatchIterator, EverySampleAppearsExactlyOncePerEpochIncludingTheLastPartialBatch) {
+  const Dataset d = numbered_dataset(103);
+  BatchIterator it(d, 10, true, 42);
+  EXPECT_EQ(it.batches_per_epoch(), 11u);
+  for (std::uint64_t epoch = 0; epoch < 3; ++epoch) {
+    it.begin_epoch(epoch);
+    std::vector<int> seen(103, 0);
+    std::size_t batches = 0;
+    Batch b;
+    while (it.next(b)) {
+      ++batches;
+      EXPECT_EQ(b.size(), batches == 11 ? 3u : 10u);
+      for (std::size_t i : b.indices) ++seen[i];
+    }
+    EXPECT_EQ(batches, 11u);
+    EXPECT_EQ(seen, std::vector<int>(103, 1)) << "epoch " << epoch;
+    EXPECT_FALSE(it.next(b)) << "stays at the end until the next begin_epoch";
+  }
+}
+
+TEST(BatchIterator, DropLastSkipsThePartialBatch) {
+  const Dataset d = numbered_dataset(103);
+  BatchIterator it(d, 10, true, 42, /*drop_last=*/true);
+  EXPECT_EQ(it.batches_per_epoch(), 10u);
+  std::size_t batches = 0;
+  Batch b;
+  while (it.next(b)) {
+    EXPECT_EQ(b.size(), 10u);
+    ++batches;
+  }
+  EXPECT_EQ(batches, 10u);
+}
+
+TEST(BatchIterator, TheSameSeedAndEpochGiveTheSameOrderEvenAfterARestart) {
+  const Dataset d = numbered_dataset(200);
+  BatchIterator first(d, 16, true, 1234);
+  epoch_order(first, 0);
+  epoch_order(first, 1);
+  const auto epoch2 = epoch_order(first, 2);
+  BatchIterator resumed(d, 16, true, 1234);  // a restarted run that resumes at epoch 2
+  EXPECT_EQ(epoch_order(resumed, 2), epoch2);
+}
+
+TEST(BatchIterator, DifferentEpochsAndSeedsGiveDifferentOrders) {
+  const Dataset d = numbered_dataset(200);
+  BatchIterator a(d, 16, true, 1234), b(d, 16, true, 1235);
+  const auto a0 = epoch_order(a, 0), a1 = epoch_order(a, 1), b0 = epoch_order(b, 0);
+  EXPECT_NE(a0, a1);
+  EXPECT_NE(a0, b0);
+  std::vector<std::size_t> identity(200);
+  for (std::size_t i = 0; i < 200; ++i) identity[i] = i;
+  EXPECT_NE(a0, identity);
+}
+
+TEST(BatchIterator, WithoutShuffleTheOrderIsTheDatasetOrder) {
+  const Dataset d = numbered_dataset(25);
+  BatchIterator it(d, 7, false, 99);
+  std::vector<std::size_t> identity(25);
+  for (std::size_t i = 0; i < 25; ++i) identity[i] = i;
+  EXPECT_EQ(epoch_order(it, 0), identity);
+  EXPECT_EQ(epoch_order(it, 5), identity);
+}
+
+TEST(BatchIterator, ImagesArePixelOver255AndRowsMatchTheirLabels) {
+  const Dataset d = numbered_dataset(50);
+  BatchIterator it(d, 8, true, 3);
+  Batch b;
+  ASSERT_TRUE(it.next(b));
+  ASSERT_EQ(rows(b.images), 8u);
+  ASSERT_EQ(cols(b.images), 6u);
+  for (std::size_t r = 0; r < 8; ++r) {
+    const std::size_t i = b.indices[r];
+    EXPECT_EQ(b.labels[r], d.labels[i]);
+    for (std::size_t j = 0; j < 6; ++j)
+      EXPECT_EQ(b.images(r, j), static_cast<float>(d.pixels[i * 6 + j]) / 255.0f);
+  }
+}
+
+TEST(BatchIterator, NormalizationSubtractsTheMeanAndDividesByTheStddev) {
+  Dataset d = numbered_dataset(10);
+  d.normalization = {0.25f, 0.5f};
+  BatchIterator it(d, 10, false, 0);
+  Batch b;
+  ASSERT_TRUE(it.next(b));
+  for (std::size_t r = 0; r < 10; ++r)
+    for (std::size_t j = 0; j < 6; ++j)
+      EXPECT_FLOAT_EQ(b.images(r, j),
+                      (static_cast<float>(d.pixels[r * 6 + j]) / 255.0f - 0.25f) / 0.5f);
+  d.normalization = {0.0f, 0.0f};
+  expect_error([&] { BatchIterator bad(d, 4, false, 0); }, {"positive finite stddev"});
+}
+
+TEST(BatchIterator, ReusesTheBatchBuffersWhileTheBatchSizeIsUnchanged) {
+  const Dataset d = numbered_dataset(40);
+  BatchIterator it(d, 8, true, 5);
+  Batch b;
+  ASSERT_TRUE(it.next(b));
+  const float* images = b.images.data();
+  const std::int32_t* labels = b.labels.data();
+  const std::size_t* indices = b.indices.data();
+  while (it.next(b)) {
+    EXPECT_EQ(b.images.data(), images);
+    EXPECT_EQ(b.labels.data(), labels);
+    EXPECT_EQ(b.indices.data(), indices);
+  }
+}
+
+TEST(BatchIterator, ShardsOfEveryGlobalBatchAreDisjointAndCoverIt) {
+  const Dataset d = numbered_dataset(103);
+  for (std::size_t world : {1u, 2u, 3u, 4u, 11u}) {
+    // The global batches, without sharding.
+    BatchIterator whole(d, 10, true, 77);
+    whole.begin_epoch(4);
+    std::vector<std::vector<std::size_t>> global;
+    Batch b;
+    while (whole.next(b)) global.push_back(b.indices);
+
+    std::vector<BatchIterator> ranks;
+    for (std::size_t r = 0; r < world; ++r) {
+      ranks.emplace_back(d, 10, true, 77);
+      ranks.back().set_shard(r, world);
+      ranks.back().begin_epoch(4);
+    }
+    for (std::size_t k = 0; k < global.size(); ++k) {
+      std::vector<std::size_t> joined;
+      for (std::size_t r = 0; r < world; ++r) {
+        ASSERT_TRUE(ranks[r].next(b)) << "every rank takes the same number of steps";
+        EXPECT_EQ(b.global_size, global[k].size());
+        joined.insert(joined.end(), b.indices.begin(), b.indices.end());
+      }
+      // Contiguous chunks in rank order: joined is exactly the global batch.
+      EXPECT_EQ(joined, global[k]) << "world " << world << ", batch " << k;
+    }
+    for (std::size_t r = 0; r < world; ++r) EXPECT_FALSE(ranks[r].next(b));
+  }
+  BatchIterator it(d, 10, true, 77);
+  expect_error([&] { it.set_shard(2, 2); }, {"rank 2 is not in [0, world_size = 2)"});
+}

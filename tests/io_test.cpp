@@ -1,0 +1,355 @@
+// Checkpoints: a versioned, little-endian, checksummed file that round-trips every entry
+// bit-exactly, refuses every defect with the file, the field and the byte offset, never
+// allocates what a tiny file merely declares, and is replaced atomically.
+#include "tapegrad/io.hpp"
+#include "fork_util.hpp"
+
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <initializer_list>
+#include <limits>
+#include <string>
+#include <vector>
+
+using namespace tg;
+namespace fs = std::filesystem;
+
+namespace {
+
+using Bytes = std::vector<std::uint8_t>;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "tapegrad-io-XXXXXX").string();
+    if (!mkdtemp(tmpl.data())) std::abort();
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
+  std::vector<std::string> files() const {
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(path_)) names.push_back(e.path().filename());
+    return names;
+  }
+
+ private:
+  fs::path path_;
+};
+
+void write_file(const std::string& path, const Bytes& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
+  ASSERT_TRUE(out.good()) << path;
+}
+
+Bytes read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return Bytes(std::istreambuf_iterator<char>(in), {});
+}
+
+void expect_error(const std::function<void()>& f, std::initializer_list<std::string> parts) {
+  try {
+    f();
+    ADD_FAILURE() << "no tg::Error thrown; expected one mentioning '" << *parts.begin() << "'";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    for (const auto& p : parts)
+      EXPECT_NE(msg.find(p), std::string::npos) << "message: " << msg << "\nmissing: " << p;
+  }
+}
+
+// Builds checkpoint bytes by hand, to write files the saver never would.
+struct Craft {
+  Bytes b;
+  Craft& raw(const std::string& s) {
+    b.insert(b.end(), s.begin(), s.end());
+    return *this;
+  }
+  Craft& u8(std::uint8_t v) {
+    b.push_back(v);
+    return *this;
+  }
+  Craft& u32(std::uint32_t v) {
+    for (int i = 0; i < 4; ++i) b.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+    return *this;
+  }
+  Craft& u64(std::uint64_t v) {
+    for (int i = 0; i < 8; ++i) b.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+    return *this;
+  }
+  Craft& header(std::uint64_t count, std::uint32_t version = 1, std::uint32_t flags = 0) {
+    return raw("TAPEGRAD").u32(version).u32(flags).u64(count);
+  }
+  Craft& name(std::uint8_t kind, const std::string& n) {
+    return u8(kind).u32(static_cast<std::uint32_t>(n.size())).raw(n);
+  }
+  // Appends the CRC-32 of everything so far.
+  Bytes sealed() const {
+    Craft c = *this;
+    c.u32(static_cast<std::uint32_t>(crc32(0L, b.data(), static_cast<uInt>(b.size()))));
+    return c.b;
+  }
+};
+
+StateDict load(const Bytes& b, const std::string& name = "ckpt") {
+  return checkpoint_from_bytes(b.data(), b.size(), name);
+}
+
+float from_bits(std::uint32_t bits) {
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+std::uint64_t bits_of(double d) {
+  std::uint64_t u;
+  std::memcpy(&u, &d, 8);
+  return u;
+}
+
+// A state with every kind of entry and awkward values: NaN with a payload, -0, infinities,
+// subnormals, an empty tensor, extreme integers, binary text, a non-ASCII name.
+StateDict awkward_state() {
+  StateDict s;
+  s.tensors["model.0.weight"] = tensor({{1.5f, -0.0f, from_bits(0x7FC01234u)},
+                                        {std::numeric_limits<float>::infinity(),
+                                         std::numeric_limits<float>::denorm_min(), -3.25e-20f}});
+  s.tensors["model.0.bias"] = tensor({{0.125f, -7.0f, 1e30f}});
+  s.tensors["empty"] = Tensor({0, 3});
+  s.integers["optimizer.step"] = 123456789012345LL;
+  s.integers["min"] = std::numeric_limits<std::int64_t>::min();
+  s.integers["max"] = std::numeric_limits<std::int64_t>::max();
+  s.reals["lr"] = 0.1;
+  s.reals["nan"] = std::numeric_limits<double>::quiet_NaN();
+  s.reals["minus_zero"] = -0.0;
+  s.reals["tiny"] = std::numeric_limits<double>::denorm_min();
+  s.texts["config"] = "{\"hidden\": [128, 64]}";
+  s.texts["binary"] = std::string("a\0b\xff", 4);
+  s.texts["empty_text"] = "";
+  s.texts["caf\xc3\xa9.\xe2\x82\xac"] = "utf-8 name";
+  return s;
+}
+
+void expect_bit_exact(const StateDict& a, const StateDict& b) {
+  ASSERT_EQ(a.tensors.size(), b.tensors.size());
+  for (const auto& [name, t] : a.tensors) {
+    const Tensor& u = b.tensor(name);
+    ASSERT_EQ(shape_str(t), shape_str(u)) << name;
+    if (t.size() > 0) {
+      EXPECT_EQ(std::memcmp(t.data(), u.data(), t.size() * sizeof(float)), 0) << name;
+    }
+  }
+  EXPECT_EQ(a.integers, b.integers);
+  ASSERT_EQ(a.reals.size(), b.reals.size());
+  for (const auto& [name, v] : a.reals) EXPECT_EQ(bits_of(v), bits_of(b.real(name))) << name;
+  EXPECT_EQ(a.texts, b.texts);
+}
+
+// A small valid file: one 2x2 tensor, one integer, one text.
+Bytes small_checkpoint() {
+  StateDict s;
+  s.tensors["w"] = tensor({{1, 2}, {3, 4}});
+  s.integers["step"] = 7;
+  s.texts["note"] = "hi";
+  return checkpoint_to_bytes(s);
+}
+
+}  // namespace
+
+TEST(Checkpoint, RoundTripsEveryEntryKindBitExactThroughAFile) {
+  TempDir dir;
+  const StateDict state = awkward_state();
+  save_checkpoint(dir / "run.tg", state);
+  expect_bit_exact(state, load_checkpoint(dir / "run.tg"));
+  EXPECT_EQ(dir.files(), std::vector<std::string>{"run.tg"}) << "no temp file is left";
+  // And through memory, the same bytes as on disk.
+  EXPECT_EQ(checkpoint_to_bytes(state), read_file(dir / "run.tg"));
+}
+
+TEST(Checkpoint, TheBytesAreLittleEndianInTheDocumentedLayout) {
+  StateDict s;
+  s.integers["n"] = 0x0102030405060708LL;
+  s.tensors["t"] = tensor({{1.0f}});
+  const Bytes expected = Craft()
+                             .header(2)
+                             .name(0, "t")
+                             .u8(0)   // float32
+                             .u32(2)  // rank
+                             .u64(1)
+                             .u64(1)
+                             .u32(0x3F800000u)  // 1.0f
+                             .name(1, "n")
+                             .u64(0x0102030405060708ull)
+                             .sealed();
+  EXPECT_EQ(checkpoint_to_bytes(s), expected);
+}
+
+TEST(Checkpoint, EveryTruncatedPrefixOfAValidFileIsACleanError) {
+  const Bytes full = small_checkpoint();
+  ASSERT_NO_THROW(load(full));
+  for (std::size_t n = 0; n < full.size(); ++n)
+    expect_error([&] { checkpoint_from_bytes(full.data(), n, "cut.tg"); }, {"cut.tg: byte "});
+  // The same through a file, cut 2 bytes short: the last entry's text (at byte 24 + 43 for the
+  // tensor + 17 for the integer + 17 for the text's header = 101) no longer fits.
+  ASSERT_EQ(full.size(), 107u);
+  TempDir dir;
+  write_file(dir / "cut.tg", Bytes(full.begin(), full.end() - 2));
+  expect_error(
+      [&] { load_checkpoint(dir / "cut.tg"); },
+      {dir / "cut.tg", ": byte 101: text 'note' (entry 2) bytes: needs 2 bytes, only 0 left",
+       "truncated", "the CRC-32 does not match either"});
+  write_file(dir / "short.tg", Bytes(full.begin(), full.begin() + 50));
+  expect_error([&] { load_checkpoint(dir / "short.tg"); },
+               {dir / "short.tg", ": byte 16: entry count 3 cannot fit in the 22 bytes left"});
+}
+
+TEST(Checkpoint, AFlippedByteInTheDataIsACrcError) {
+  Bytes b = small_checkpoint();
+  // The first float of tensor 'w': header 24 + kind 1 + len 4 + "w" 1 + dtype 1 + rank 4 +
+  // dims 16 = byte 51.
+  b[51] ^= 0x01;
+  expect_error(
+      [&] { load(b, "flip.tg"); },
+      {"flip.tg: byte " + std::to_string(b.size() - 4) + ": CRC-32 is 0x", "the file is damaged"});
+}
+
+TEST(Checkpoint, FlippingAnySingleByteGivesACleanError) {
+  const Bytes good = small_checkpoint();
+  for (std::size_t i = 0; i < good.size(); ++i)
+    for (std::uint8_t mask : {0x01, 0x80, 0xFF}) {
+      Bytes b = good;
+      b[i] ^= mask;
+      expect_error([&] { load(b, "flip.tg"); }, {"flip.tg: byte "});
+    }
+}
+
+TEST(Checkpoint, AnUnknownVersionIsRefused) {
+  const Bytes b = Craft().header(0, 2).sealed();
+  expect_error([&] { load(b, "v2.tg"); },
+               {"v2.tg: byte 8: format version is 2, this build reads version 1"});
+}
+
+TEST(Checkpoint, UnknownFlagsKindsAndDtypesAreRefused) {
+  expect_error([&] { load(Craft().header(0, 1, 4).sealed()); },
+               {"ckpt: byte 12: flags are 0x00000004"});
+  expect_error([&] { load(Craft().header(1).name(9, "x").u64(0).sealed()); },
+               {"ckpt: byte 24: entry 0 kind is 9"});
+  expect_error(
+      [&] { load(Craft().header(1).name(0, "x").u8(1).u32(2).u64(1).u64(1).u64(0).sealed()); },
+      {"ckpt: byte 30: tensor 'x' (entry 0) dtype is 1, expected 0 (float32)"});
+  expect_error([&] { load(Craft().header(1).name(0, "x").u8(0).u32(3).u64(1).sealed()); },
+               {"ckpt: byte 31: tensor 'x' (entry 0) rank is 3, expected 2"});
+}
+
+TEST(Checkpoint, DuplicateAndInvalidNamesAreRefusedOnLoadAndOnSave) {
+  expect_error([&] { load(Craft().header(2).name(1, "a").u64(1).name(2, "a").u64(2).sealed()); },
+               {"ckpt: byte 43: real 'a' (entry 1): duplicate name"});
+  expect_error([&] { load(Craft().header(1).name(1, "\xc3(").u64(1).sealed()); },
+               {"ckpt: byte 29: entry 0 name is not valid UTF-8"});
+  expect_error([&] { load(Craft().header(1).name(1, "").u64(1).u64(0).sealed()); },
+               {"ckpt: byte 25: entry 0 name length is 0, expected 1..4096"});
+  StateDict twice;
+  twice.integers["a"] = 1;
+  twice.reals["a"] = 2.0;
+  expect_error([&] { checkpoint_to_bytes(twice); }, {"'a'", "names must be unique"});
+  StateDict long_name;
+  long_name.integers[std::string(4097, 'x')] = 1;
+  expect_error([&] { checkpoint_to_bytes(long_name); }, {"4097 bytes", "limit of 4096"});
+  StateDict bad_utf8;
+  bad_utf8.integers["\xed\xa0\x80"] = 1;  // a UTF-16 surrogate
+  expect_error([&] { checkpoint_to_bytes(bad_utf8); }, {"not valid UTF-8"});
+}
+
+TEST(Checkpoint, NotACheckpointIsRefusedByItsMagic) {
+  const Bytes png = {0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0, 0, 0, 0, 0};
+  expect_error([&] { load(png, "image.png"); }, {"image.png: byte 0: magic is not \"TAPEGRAD\""});
+  expect_error([&] { load(Bytes{}, "empty.tg"); }, {"empty.tg: byte 0: file ends after 0 bytes"});
+  TempDir dir;
+  expect_error([&] { load_checkpoint(dir / "missing.tg"); }, {dir / "missing.tg", "cannot open"});
+}
+
+TEST(Checkpoint, HugeDeclaredSizesInATinyFileFailWithoutAllocating) {
+  // A 1 GiB tensor, a 2^64-overflowing tensor, a 200 MB text, 2^60 entries and a long name,
+  // each declared in a file of about 70 bytes with a valid CRC.
+  const Bytes gib = Craft().header(1).name(0, "w").u8(0).u32(2).u64(16384).u64(16384).sealed();
+  const Bytes wrap =
+      Craft().header(1).name(0, "w").u8(0).u32(2).u64(1ull << 32).u64(1ull << 32).sealed();
+  const Bytes text = Craft().header(1).name(3, "t").u64(200u << 20).raw("abc").sealed();
+  const Bytes entries = Craft().header(1ull << 60).sealed();
+  const Bytes name = Craft().header(1).u8(1).u32(0xFFFFFFFFu).raw(std::string(20, 'n')).sealed();
+  const auto load_gib = [&] { load(gib, "gib.tg"); };
+  const auto load_wrap = [&] { load(wrap, "wrap.tg"); };
+  const auto load_text = [&] { load(text, "text.tg"); };
+  expect_error(load_gib, {"gib.tg: byte 35: tensor 'w' (entry 0) dims 16384x16384 need more "
+                          "than the 0 bytes left before the CRC"});
+  expect_error(load_wrap, {"wrap.tg: byte 35: tensor 'w' (entry 0) dims 4294967296x4294967296"});
+  expect_error(load_text, {"text.tg: byte 38: text 't' (entry 0) bytes: needs 209715200 bytes, "
+                           "only 3 left"});
+  expect_error([&] { load(entries, "n.tg"); },
+               {"n.tg: byte 16: entry count 1152921504606846976 cannot fit in the 0 bytes left"});
+  expect_error([&] { load(name, "name.tg"); },
+               {"name.tg: byte 25: entry 0 name length is 4294967295, expected 1..4096"});
+
+  if (!test::address_space_limit_works()) GTEST_SKIP() << "no address-space limit under ASan";
+  const auto limit = test::limit_address_space_growth(std::size_t{256} << 20);
+  const auto alloc = test::run_in_child(limit, [] { Tensor big({16384, 16384}); });
+  ASSERT_EQ(alloc.end, test::ChildEnd::threw_bad_alloc) << "the limit does not bite";
+  for (const auto& f : {std::function<void()>(load_gib), std::function<void()>(load_wrap),
+                        std::function<void()>(load_text)}) {
+    const auto r = test::run_in_child(limit, f);
+    EXPECT_EQ(r.end, test::ChildEnd::threw_tg_error) << r.message;
+  }
+}
+
+TEST(Checkpoint, SavingReplacesAnExistingCheckpointAndLeavesNoTempFile) {
+  TempDir dir;
+  StateDict first, second;
+  first.integers["step"] = 1;
+  second.integers["step"] = 2;
+  save_checkpoint(dir / "run.tg", first);
+  save_checkpoint(dir / "run.tg", second);
+  EXPECT_EQ(load_checkpoint(dir / "run.tg").integer("step"), 2);
+  EXPECT_EQ(dir.files(), std::vector<std::string>{"run.tg"});
+}
+
+TEST(Checkpoint, AWriteThatFailsHalfWayKeepsThePreviousCheckpointAndRemovesTheTempFile) {
+  TempDir dir;
+  const std::string path = dir / "run.tg";
+  StateDict previous;
+  previous.integers["step"] = 41;
+  previous.tensors["w"] = tensor({{1, 2, 3}});
+  save_checkpoint(path, previous);
+  const Bytes before = read_file(path);
+
+  StateDict big;
+  big.integers["step"] = 42;
+  big.tensors["w"] = Tensor({1024, 1024});  // 4 MiB: more than the child may write
+  // Tests run as root, so a read-only folder would not stop the write: a file-size limit does.
+  const auto r = test::run_in_child(
+      [] {
+        std::signal(SIGXFSZ, SIG_IGN);  // write() then fails with EFBIG instead of killing us
+        struct rlimit rl {
+          256 * 1024, 256 * 1024
+        };
+        if (setrlimit(RLIMIT_FSIZE, &rl) != 0) std::abort();
+      },
+      [&] { save_checkpoint(path, big); });
+  ASSERT_EQ(r.end, test::ChildEnd::threw_tg_error) << r.message;
+  EXPECT_NE(r.message.find(path + ".tmp."), std::string::npos) << r.message;
+  EXPECT_NE(r.message.find("write failed"), std::string::npos) << r.message;
+  EXPECT_EQ(read_file(path), before);
+  expect_bit_exact(previous, load_checkpoint(path));
+  EXPECT_EQ(dir.files(), std::vector<std::string>{"run.tg"}) << "the temp file is removed";
+}
