@@ -508,6 +508,10 @@ std::size_t BatchIterator::batches_per_epoch() const {
   return drop_last_ ? n / batch_size_ : (n + batch_size_ - 1) / batch_size_;
 }
 
+std::size_t BatchIterator::samples_per_epoch() const {
+  return drop_last_ ? data_.size() / batch_size_ * batch_size_ : data_.size();
+}
+
 bool BatchIterator::next(Batch& batch) {
   const std::size_t n = order_.size();
   if (position_ >= n) return false;

@@ -133,6 +133,8 @@ class BatchIterator {
   bool next(Batch& batch);
 
   std::size_t batches_per_epoch() const;
+  // Images per epoch over all shards (what the global batches add up to).
+  std::size_t samples_per_epoch() const;
   std::uint64_t epoch() const { return epoch_; }
   // This epoch's order of the whole dataset (before sharding).
   const std::vector<std::size_t>& order() const { return order_; }

@@ -1,0 +1,137 @@
+// Each op forward + backward at the MNIST MLP's shapes, the tape's cost per op, and each
+// dense layer's GEMMs against bare cblas_sgemm calls of the same shapes.
+//   build/tapegrad_bench --benchmark_filter=Dense
+#include "tapegrad/layers.hpp"
+#include "tapegrad/losses.hpp"
+#include "tapegrad/ops.hpp"
+
+#include <benchmark/benchmark.h>
+#include <cblas.h>
+
+namespace {
+
+tg::Tensor filled(std::size_t r, std::size_t c, std::uint64_t seed) {
+  tg::Rng rng(seed);
+  tg::Tensor t({r, c});
+  for (float& v : t) v = rng.uniform(-1.0f, 1.0f);
+  return t;
+}
+
+// The MLP's three dense layers at batch 64: (batch, in, out).
+constexpr long kLayers[][2] = {{784, 256}, {256, 128}, {128, 10}};
+
+void threads_arg(benchmark::State& state, int index) {
+  tg::set_num_threads(static_cast<std::size_t>(state.range(index)));
+}
+
+// dense forward + backward (dX, dW, db): three GEMMs and a column sum.
+void BM_DenseForwardBackward(benchmark::State& state) {
+  const auto batch = static_cast<std::size_t>(state.range(0));
+  const auto in = static_cast<std::size_t>(state.range(1));
+  const auto out = static_cast<std::size_t>(state.range(2));
+  threads_arg(state, 3);
+  tg::Tensor x = filled(batch, in, 1), seed = filled(batch, out, 4);
+  tg::Parameter W(filled(in, out, 2)), b(filled(1, out, 3));
+  tg::Tape tape;
+  for (auto _ : state) {
+    tape.clear();
+    tg::Var h = tape.variable(x);  // a hidden layer's input needs its gradient too
+    tg::Var y = tg::dense(h, tape.param(W), tape.param(b));
+    tape.backward(y, seed);
+    benchmark::DoNotOptimize(W.grad.data());
+  }
+  const double flops = 2.0 * 3 * batch * in * out;
+  state.counters["GFLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate,
+                                                 benchmark::Counter::kIs1000);
+}
+
+// The same three GEMMs as bare cblas_sgemm calls, OpenBLAS at the same thread count: the
+// ceiling the dense op is measured against.
+void BM_BareSgemmForwardBackward(benchmark::State& state) {
+  const int batch = static_cast<int>(state.range(0)), in = static_cast<int>(state.range(1)),
+            out = static_cast<int>(state.range(2));
+  tg::Tensor x = filled(batch, in, 1), W = filled(in, out, 2), g = filled(batch, out, 4);
+  tg::Tensor y({static_cast<std::size_t>(batch), static_cast<std::size_t>(out)});
+  tg::Tensor dx({static_cast<std::size_t>(batch), static_cast<std::size_t>(in)});
+  tg::Tensor dW({static_cast<std::size_t>(in), static_cast<std::size_t>(out)});
+  tg::set_num_threads(1);
+  openblas_set_num_threads(static_cast<int>(state.range(3)));
+  for (auto _ : state) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, out, in, 1, x.data(), in,
+                W.data(), out, 0, y.data(), out);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, in, out, 1, g.data(), out,
+                W.data(), out, 0, dx.data(), in);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, in, out, batch, 1, x.data(), in,
+                g.data(), out, 0, dW.data(), out);
+    benchmark::DoNotOptimize(dW.data());
+  }
+  openblas_set_num_threads(1);
+  const double flops = 2.0 * 3 * batch * in * out;
+  state.counters["GFLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate,
+                                                 benchmark::Counter::kIs1000);
+}
+
+void mlp_shapes(benchmark::internal::Benchmark* b) {
+  for (long threads : {1, 2})
+    for (const auto& l : kLayers) b->Args({64, l[0], l[1], threads});
+  b->Args({256, 784, 256, 2});
+}
+BENCHMARK(BM_DenseForwardBackward)->Apply(mlp_shapes)->ArgNames({"batch", "in", "out", "threads"});
+BENCHMARK(BM_BareSgemmForwardBackward)->Apply(mlp_shapes)->ArgNames({"batch", "in", "out", "threads"});
+
+// Recording one op on tiny (1x1) tensors: the tape's bookkeeping, not arithmetic.
+void BM_TapeRecordOneTinyOp(benchmark::State& state) {
+  tg::set_num_threads(1);
+  tg::Tape tape;
+  const std::int64_t ops = 1000;
+  for (auto _ : state) {
+    tape.clear();
+    tg::Var x = tape.constant(tg::full(1, 1, 0.5f));
+    for (std::int64_t i = 0; i < ops; ++i) x = tg::scale(x, 1.0f);
+    benchmark::DoNotOptimize(x);
+  }
+  state.SetItemsProcessed(state.iterations() * ops);
+  state.counters["ns_per_op"] = benchmark::Counter(
+      static_cast<double>(ops), benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert,
+      benchmark::Counter::kIs1000);
+}
+BENCHMARK(BM_TapeRecordOneTinyOp);
+
+// Elementwise activations and the fused loss at the MLP's shapes, forward + backward.
+template <tg::Var (*Op)(tg::Var)>
+void BM_Activation(benchmark::State& state) {
+  tg::set_num_threads(1);
+  tg::Tensor x = filled(64, 256, 5), g = filled(64, 256, 6);
+  tg::Tape tape;
+  for (auto _ : state) {
+    tape.clear();
+    tg::Var v = tape.variable(x);
+    tape.backward(Op(v), g);
+    benchmark::DoNotOptimize(v);
+  }
+}
+tg::Var relu_op(tg::Var x) { return tg::relu(x); }
+tg::Var tanh_op(tg::Var x) { return tg::tanh(x); }
+tg::Var sigmoid_op(tg::Var x) { return tg::sigmoid(x); }
+tg::Var elu_op(tg::Var x) { return tg::elu(x); }
+BENCHMARK(BM_Activation<relu_op>)->Name("BM_Activation/relu/64x256");
+BENCHMARK(BM_Activation<tanh_op>)->Name("BM_Activation/tanh/64x256");
+BENCHMARK(BM_Activation<sigmoid_op>)->Name("BM_Activation/sigmoid/64x256");
+BENCHMARK(BM_Activation<elu_op>)->Name("BM_Activation/elu/64x256");
+
+void BM_SoftmaxCrossEntropy(benchmark::State& state) {
+  tg::set_num_threads(1);
+  tg::Tensor logits = filled(64, 10, 7);
+  std::vector<std::int32_t> labels(64);
+  for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<std::int32_t>(i % 10);
+  tg::Tape tape;
+  for (auto _ : state) {
+    tape.clear();
+    tg::Var z = tape.variable(logits);
+    tape.backward(tg::softmax_cross_entropy(z, labels));
+    benchmark::DoNotOptimize(z);
+  }
+}
+BENCHMARK(BM_SoftmaxCrossEntropy);
+
+}  // namespace
