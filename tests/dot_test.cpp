@@ -1,0 +1,183 @@
+// tg::to_dot: the recorded tape as a Graphviz digraph.
+#include "tapegrad/layers.hpp"
+#include "tapegrad/losses.hpp"
+#include "test_util.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+using namespace tg;
+using test::random_tensor;
+
+namespace {
+
+struct DotNode {
+  std::string label;  // unescaped: "dense\n5x4"
+  std::string attributes;
+};
+
+struct ParsedDot {
+  std::map<std::string, DotNode> nodes;
+  std::vector<std::pair<std::string, std::string>> edges;
+};
+
+std::string unescape(const std::string& s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 1 < s.size()) {
+      ++i;
+      out += s[i] == 'n' ? '\n' : s[i];
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+// A strict reader for the subset of DOT that to_dot writes: fails the test on any line it
+// does not recognise, on unbalanced braces, and on an edge to an undeclared node.
+ParsedDot parse(const std::string& dot) {
+  ParsedDot g;
+  std::istringstream in(dot);
+  std::string line;
+  const std::regex node_re(R"re(^  (n\d+) \[label="((?:[^"\\]|\\.)*)", ([^\]]*)\];$)re");
+  const std::regex edge_re(R"re(^  (n\d+) -> (n\d+);$)re");
+  std::string last;
+  int depth = 0, lines = 0;
+  for (char ch : dot) {
+    depth += ch == '{' ? 1 : ch == '}' ? -1 : 0;
+    EXPECT_GE(depth, 0);
+  }
+  EXPECT_EQ(depth, 0) << "unbalanced braces";
+  while (std::getline(in, line)) {
+    std::smatch m;
+    last = line;
+    if (lines++ == 0) {
+      EXPECT_EQ(line, "digraph tape {");
+    } else if (line == "}" || line == "  node [fontname=\"Helvetica\"];") {
+    } else if (std::regex_match(line, m, node_re)) {
+      EXPECT_EQ(g.nodes.count(m[1]), 0u) << "declared twice: " << line;
+      g.nodes[m[1]] = {unescape(m[2]), m[3]};
+    } else if (std::regex_match(line, m, edge_re)) {
+      g.edges.emplace_back(m[1], m[2]);
+    } else {
+      ADD_FAILURE() << "unexpected line: " << line;
+    }
+  }
+  EXPECT_EQ(last, "}");
+  for (auto& [from, to] : g.edges) {
+    EXPECT_EQ(g.nodes.count(from), 1u) << "undeclared edge source " << from;
+    EXPECT_EQ(g.nodes.count(to), 1u) << "undeclared edge target " << to;
+  }
+  return g;
+}
+
+// Records Dense(3, 4) + ReLU + Dense(4, 2) + softmax cross-entropy on a batch of 5.
+struct SmallNet {
+  Rng rng{1};
+  Sequential net;
+  Tape tape;
+  SmallNet() {
+    net.add<Dense>(3, 4, rng);
+    net.add<ReLU>();
+    net.add<Dense>(4, 2, rng);
+    Var loss = softmax_cross_entropy(net(tape.constant(random_tensor(5, 3, 2))), {0, 1, 1, 0, 1});
+    tape.backward(loss);
+  }
+};
+
+bool has_label(const ParsedDot& g, const std::string& label) {
+  for (auto& [id, node] : g.nodes)
+    if (node.label == label) return true;
+  return false;
+}
+
+}  // namespace
+
+TEST(Dot, ASmallNetHasOneNodePerTapeEntryAndOneEdgePerInput) {
+  SmallNet s;
+  ParsedDot g = parse(to_dot(s.tape));
+  // x, 0.weight, 0.bias, dense, relu, 2.weight, 2.bias, dense, softmax_cross_entropy
+  ASSERT_EQ(s.tape.size(), 9u);
+  EXPECT_EQ(g.nodes.size(), 9u);
+  // dense <- x, W, b; relu <- dense; dense <- relu, W, b; loss <- dense
+  EXPECT_EQ(g.edges.size(), 8u);
+  for (const char* label :
+       {"constant\n5x3", "0.weight\n3x4", "0.bias\n1x4", "dense\n5x4", "relu\n5x4", "2.weight\n4x2",
+        "2.bias\n1x2", "dense\n5x2", "softmax_cross_entropy\n1x1"})
+    EXPECT_TRUE(has_label(g, label)) << "missing " << label << " in " << to_dot(s.tape);
+
+  // Edges follow the tape: each entry's inputs point at it.
+  std::set<std::pair<std::string, std::string>> edges(g.edges.begin(), g.edges.end());
+  for (std::size_t i = 0; i < s.tape.size(); ++i) {
+    const Node& n = s.tape.node(i);
+    for (int k = 0; k < n.num_inputs; ++k)
+      EXPECT_EQ(edges.count({"n" + std::to_string(n.inputs[k]), "n" + std::to_string(i)}), 1u);
+  }
+}
+
+TEST(Dot, NodesAreStyledByKind) {
+  Tape tape;
+  Parameter w(random_tensor(2, 2, 3), "w");
+  Var x = tape.constant(random_tensor(3, 2, 4));
+  Var v = tape.variable(random_tensor(3, 2, 5));
+  Var no_grad = relu(x);                     // constants only: needs no gradient
+  Var y = add(matmul(x, tape.param(w)), v);  // needs one
+  (void)no_grad;
+  (void)y;
+  ParsedDot g = parse(to_dot(tape));
+  auto attributes = [&](const std::string& label) {
+    for (auto& [id, node] : g.nodes)
+      if (node.label == label) return node.attributes;
+    ADD_FAILURE() << "no node " << label;
+    return std::string();
+  };
+  EXPECT_NE(attributes("constant\n3x2").find("box"), std::string::npos);
+  EXPECT_NE(attributes("constant\n3x2").find("lightgrey"), std::string::npos);
+  EXPECT_NE(attributes("variable\n3x2").find("box"), std::string::npos);
+  EXPECT_NE(attributes("w\n2x2").find("orange"), std::string::npos);
+  EXPECT_NE(attributes("relu\n3x2").find("dashed"), std::string::npos);
+  EXPECT_NE(attributes("matmul\n3x2").find("ellipse"), std::string::npos);
+  EXPECT_EQ(attributes("matmul\n3x2").find("dashed"), std::string::npos);
+  EXPECT_EQ(attributes("add\n3x2").find("dashed"), std::string::npos);
+}
+
+TEST(Dot, QuotesAndBackslashesInNamesAreEscaped) {
+  Tape tape;
+  Parameter p(zeros(1, 1), "say \"hi\" \\ bye");
+  tape.param(p);
+  ParsedDot g = parse(to_dot(tape));
+  ASSERT_EQ(g.nodes.size(), 1u);
+  EXPECT_EQ(g.nodes.begin()->second.label, "say \"hi\" \\ bye\n1x1");
+}
+
+TEST(Dot, AnEmptyTapeIsAnEmptyDigraph) {
+  Tape tape;
+  ParsedDot g = parse(to_dot(tape));
+  EXPECT_TRUE(g.nodes.empty());
+  EXPECT_TRUE(g.edges.empty());
+}
+
+TEST(Dot, GraphvizRendersTheSmallNetToSvg) {
+  if (std::system("command -v dot >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "Graphviz `dot` is not installed";
+  SmallNet s;
+  const std::string base = std::string(TAPEGRAD_BINARY_DIR) + "/dot_test_small_net";
+  { std::ofstream(base + ".dot") << to_dot(s.tape); }
+  const std::string command = "dot -Tsvg '" + base + ".dot' -o '" + base + ".svg' 2>&1";
+  ASSERT_EQ(std::system(command.c_str()), 0) << command;
+  std::ifstream svg(base + ".svg");
+  const std::string text((std::istreambuf_iterator<char>(svg)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("<svg"), std::string::npos);
+  EXPECT_NE(text.find("0.weight"), std::string::npos);
+  EXPECT_NE(text.find("softmax_cross_entropy"), std::string::npos);
+}
