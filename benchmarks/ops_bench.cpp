@@ -135,3 +135,12 @@ void BM_SoftmaxCrossEntropy(benchmark::State& state) {
 BENCHMARK(BM_SoftmaxCrossEntropy);
 
 }  // namespace
+
+int main(int argc, char** argv) {
+  tg::restart_with_single_threaded_blas(argv);
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -7,6 +7,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <unistd.h>
 #include <cstdint>
 #include <condition_variable>
 #include <memory>
@@ -106,10 +109,25 @@ class Pool {
 std::mutex g_pool_mutex;
 std::unique_ptr<Pool> g_pool;
 
+// Called with g_pool_mutex held, before the first pool is made.
+void take_over_blas_threads(std::size_t requested) {
+  static bool warned = false;
+  const int blas_threads = openblas_get_num_threads();
+  if (blas_threads > 1 && requested > 1 && !warned && !std::getenv("OPENBLAS_NUM_THREADS")) {
+    warned = true;
+    std::fprintf(stderr,
+                 "tapegrad: OpenBLAS started %d threads of its own; run with "
+                 "OPENBLAS_NUM_THREADS=1 (or call tg::restart_with_single_threaded_blas) so "
+                 "tapegrad's %zu threads do not compete with them\n",
+                 blas_threads, requested);
+  }
+  openblas_set_num_threads(1);  // we split the work; BLAS must not add threads of its own
+}
+
 Pool& pool() {
   std::lock_guard<std::mutex> lock(g_pool_mutex);
   if (!g_pool) {
-    openblas_set_num_threads(1);  // we split the work; BLAS must not add threads of its own
+    take_over_blas_threads(1);
     g_pool = std::make_unique<Pool>(1);
   }
   return *g_pool;
@@ -128,12 +146,19 @@ std::size_t pool_threads() { return pool().threads(); }
 void set_num_threads(std::size_t threads) {
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   std::lock_guard<std::mutex> lock(detail::g_pool_mutex);
-  openblas_set_num_threads(1);
+  detail::take_over_blas_threads(threads);
   if (!detail::g_pool || detail::g_pool->threads() != threads)
     detail::g_pool = std::make_unique<detail::Pool>(threads);
 }
 
 std::size_t num_threads() { return detail::pool_threads(); }
+
+void restart_with_single_threaded_blas(char** argv) {
+  if (std::getenv("OPENBLAS_NUM_THREADS")) return;
+  setenv("OPENBLAS_NUM_THREADS", "1", 1);
+  execv("/proc/self/exe", argv);
+  // exec failed (no /proc?): carry on; set_num_threads will warn.
+}
 
 FlushDenormalsScope::FlushDenormalsScope() : previous_(detail::enable_flush_denormals()) {}
 FlushDenormalsScope::~FlushDenormalsScope() { detail::restore_float_mode(previous_); }

@@ -411,6 +411,7 @@ int run(Config c) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  tg::restart_with_single_threaded_blas(argv);
   Config c;
   CLI::App app{"tapegrad-mnist: train an MLP on MNIST or Fashion-MNIST with tapegrad"};
   app.add_option("--data", c.data, "folder with the IDX files (default data/mnist, or the "
