@@ -142,12 +142,16 @@ Module& Sequential::add(std::unique_ptr<Module> module) {
   ModuleState state;
   module->collect(std::to_string(modules_.size()) + ".", state);
   for (auto& [name, p] : state.parameters) p->name = name;
+  module->set_label(std::to_string(modules_.size()) + ": " + module->describe());
   modules_.push_back(std::move(module));
   return *modules_.back();
 }
 
 Var Sequential::forward(Var x) {
-  for (auto& m : modules_) x = m->forward(x);
+  for (auto& m : modules_) {
+    LayerScope scope(&m->label());
+    x = m->forward(x);
+  }
   return x;
 }
 

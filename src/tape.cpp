@@ -1,14 +1,22 @@
 #include "tapegrad/tape.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 namespace tg {
 
 namespace {
 thread_local bool g_grad_enabled = true;
-}
+thread_local bool g_detect_anomaly = false;
+thread_local const std::string* g_layer = nullptr;
+}  // namespace
 
 bool grad_enabled() { return g_grad_enabled; }
+bool anomaly_detection_enabled() { return g_detect_anomaly; }
+DetectAnomaly::DetectAnomaly() : previous_(g_detect_anomaly) { g_detect_anomaly = true; }
+DetectAnomaly::~DetectAnomaly() { g_detect_anomaly = previous_; }
+LayerScope::LayerScope(const std::string* name) : previous_(g_layer) { g_layer = name; }
+LayerScope::~LayerScope() { g_layer = previous_; }
 NoGradGuard::NoGradGuard() : previous_(g_grad_enabled) { g_grad_enabled = false; }
 NoGradGuard::~NoGradGuard() { g_grad_enabled = previous_; }
 
@@ -70,10 +78,63 @@ Node& Tape::append(const char* op) {
   n.alpha = 0.0f;
   n.option = 0;
   n.labels.clear();  // keeps capacity
+  n.layer = g_layer;
   return n;
 }
 
+// ---- anomaly mode ----
+
+namespace {
+// Index of the first NaN or infinity in t, or t.size() if all are finite.
+std::size_t first_non_finite(const Tensor& t) {
+  const float* p = t.data();
+  for (std::size_t i = 0; i < t.size(); ++i)
+    if (!std::isfinite(p[i])) return i;
+  return t.size();
+}
+
+// "'log' (tape entry 7, in layer 2: Dense(...), inputs 64x10)"
+std::string describe_entry(const Tape& tape, std::size_t i) {
+  const Node& n = tape.node(i);
+  std::string s = "'" + std::string(n.op) + "' (tape entry " + std::to_string(i);
+  if (n.layer) s += ", in layer " + *n.layer;
+  if (n.num_inputs > 0) {
+    s += ", inputs";
+    for (int k = 0; k < n.num_inputs; ++k)
+      s += (k ? ", " : " ") + shape_str(tape.value_at(n.inputs[k]));
+  }
+  return s + ")";
+}
+}  // namespace
+
+void Tape::check_value(std::size_t i) const {
+  const Tensor& v = value_at(static_cast<std::uint32_t>(i));
+  const std::size_t bad = first_non_finite(v);
+  if (bad == v.size()) return;
+  throw Error("anomaly: " + describe_entry(*this, i) + " produced " +
+              std::to_string(v.data()[bad]) + " at row " + std::to_string(bad / cols(v)) +
+              ", column " + std::to_string(bad % cols(v)) + " of its " + shape_str(v) +
+              " output");
+}
+
+void Tape::check_input_grads(std::size_t i) const {
+  const Node& n = nodes_[i];
+  for (int k = 0; k < n.num_inputs; ++k) {
+    const Node& in = nodes_[n.inputs[k]];
+    if (!in.requires_grad) continue;
+    const Tensor& g = in.param ? in.param->grad : in.grad;
+    const std::size_t bad = first_non_finite(g);
+    if (bad == g.size()) continue;
+    throw Error("anomaly: the backward of " + describe_entry(*this, i) + " made the gradient of its input " +
+                std::to_string(k) + " ('" + in.op + "', tape entry " +
+                std::to_string(n.inputs[k]) + ") " + std::to_string(g.data()[bad]) + " at row " +
+                std::to_string(bad / cols(g)) + ", column " + std::to_string(bad % cols(g)));
+  }
+}
+
 Var Tape::record(const char* op, std::initializer_list<Var> inputs, BackwardFn backward) {
+  // Ops run one after another, so the entry before this one is complete: check it now.
+  if (g_detect_anomaly && size_ > 0) check_value(size_ - 1);
   bool needs_grad = false;
   for (Var v : inputs) {
     check(v, op);
@@ -163,6 +224,8 @@ void Tape::backward(Var output, const Tensor& seed) {
   if (seed.shape() != out.shape())
     throw Error("backward: seed is " + shape_str(seed) + " but the output is " + shape_str(out));
   backpropagated_ = true;
+  // Entries before the output were checked as the next one was recorded; the output was not.
+  if (g_detect_anomaly) check_value(output.index_);
 
   // Every gradient buffer starts at zero, so ops can simply accumulate (a value used twice
   // gets both contributions).
@@ -179,7 +242,9 @@ void Tape::backward(Var output, const Tensor& seed) {
   // One reverse sweep; entries recorded after `output` cannot influence it.
   for (std::size_t i = output.index_ + 1; i-- > 0;) {
     const Node& n = nodes_[i];
-    if (n.backward) n.backward(*this, n);
+    if (!n.backward) continue;
+    n.backward(*this, n);
+    if (g_detect_anomaly) check_input_grads(i);
   }
 }
 

@@ -155,6 +155,7 @@ FitResult fit(Module& model, Optimizer& optimizer, BatchIterator& train,
       Var output = model(tape.constant(batch.images));
       Var loss = loss_fn(output, batch);
       tape.backward(loss);
+      if (options.after_backward) options.after_backward(tape, step);
       if (options.clip_grad_norm > 0.0f) clip_grad_norm(params, options.clip_grad_norm);
       optimizer.step();
 

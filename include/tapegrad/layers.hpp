@@ -41,8 +41,14 @@ class Module {
   std::vector<Parameter*> parameters();
   std::vector<std::pair<std::string, Parameter*>> named_parameters();
 
+  // "2: Dense(256 -> 128, bias, he_normal)" once the module is in a Sequential: the name its
+  // ops carry on the tape (anomaly reports, DOT graphs).
+  const std::string& label() const { return label_; }
+  void set_label(std::string label) { label_ = std::move(label); }
+
  private:
   bool training_ = true;
+  std::string label_;
 };
 
 struct DenseOptions {

@@ -66,6 +66,7 @@ struct Node {
   int num_inputs = 0;
   bool requires_grad = false;
   Parameter* param = nullptr;  // a parameter leaf: value and grad live in *param
+  const std::string* layer = nullptr;  // the layer that recorded it, when known (LayerScope)
   Tensor value;
   Tensor grad;
   // Extra state for the backward; each op documents what it keeps here.
@@ -116,6 +117,9 @@ class Tape {
  private:
   friend class Var;
   Node& append(const char* op);
+  // Anomaly mode: throws if entry i's value (forward) or the gradient it holds is not finite.
+  void check_value(std::size_t i) const;
+  void check_input_grads(std::size_t i) const;
 
   std::deque<Node> nodes_;  // nodes_[0, size_) are live; the rest keep their buffers for reuse
   std::size_t size_ = 0;
@@ -129,6 +133,35 @@ class Tape {
 // blue boxes, parameters orange boxes, ops that need a gradient white ellipses, ops that need
 // none dashed ellipses.
 std::string to_dot(const Tape& tape);
+
+// Names the layer whose forward records the ops in this scope (Sequential does this), so
+// anomaly reports and DOT graphs can say where an op came from. `name` must outlive the scope.
+class LayerScope {
+ public:
+  explicit LayerScope(const std::string* name);
+  ~LayerScope();
+  LayerScope(const LayerScope&) = delete;
+  LayerScope& operator=(const LayerScope&) = delete;
+
+ private:
+  const std::string* previous_;
+};
+
+// Anomaly mode: inside this scope every op's output (forward) and every gradient an op's
+// backward produces is checked, and the first NaN or infinity throws a tg::Error naming the
+// op, its position on the tape, the layer that recorded it and the input shapes. Off, it
+// costs one branch per recorded op.
+class DetectAnomaly {
+ public:
+  DetectAnomaly();
+  ~DetectAnomaly();
+  DetectAnomaly(const DetectAnomaly&) = delete;
+  DetectAnomaly& operator=(const DetectAnomaly&) = delete;
+
+ private:
+  bool previous_;
+};
+bool anomaly_detection_enabled();
 
 // Inside this scope ops compute values but record no way back: nothing needs a gradient.
 class NoGradGuard {

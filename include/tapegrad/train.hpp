@@ -95,6 +95,9 @@ struct FitOptions {
   bool progress = true;     // the bar on stderr (terminals only)
   bool log_epochs = true;   // one line per epoch on stderr
   std::string validation_name = "val";  // how the validation set is called in those lines
+  // Called after each backward, before clipping and the optimizer step: the place to look at
+  // (tg::to_dot) or combine (all-reduce across processes) the step's gradients.
+  std::function<void(const Tape& tape, std::size_t step)> after_backward;
   std::function<void(std::size_t step, double loss)> on_batch;
   std::function<bool(const EpochMetrics&)> on_epoch;  // return false to stop training
 };

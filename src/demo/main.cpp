@@ -19,6 +19,8 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
+#include <cstdlib>
 #include <sstream>
 
 namespace {
@@ -44,6 +46,7 @@ struct Config {
   std::size_t train_limit = 0;
   std::string save, resume, eval, out, graph;
   bool quiet = false;
+  bool detect_anomaly = false;
 };
 
 const std::vector<std::string> kMnistClasses = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
@@ -327,7 +330,22 @@ int run(Config c) {
     }
     return true;
   };
-  tg::fit(*model, *optimizer, train_batches, &test_batches, options);
+  if (!c.graph.empty())
+    options.after_backward = [&](const tg::Tape& tape, std::size_t step) {
+      if (step != 0) return;
+      write_file(c.graph, tg::to_dot(tape));
+      // Render it when Graphviz is installed (Debian package graphviz).
+      const std::string svg = c.graph + ".svg";
+      const std::string command = "command -v dot >/dev/null 2>&1 && dot -Tsvg '" + c.graph +
+                                  "' -o '" + svg + "'";
+      if (std::system(command.c_str()) == 0 && !c.quiet)
+        std::fprintf(stderr, "wrote %s and %s\n", c.graph.c_str(), svg.c_str());
+    };
+  {
+    std::optional<tg::DetectAnomaly> anomaly;
+    if (c.detect_anomaly) anomaly.emplace();
+    tg::fit(*model, *optimizer, train_batches, &test_batches, options);
+  }
 
   const TestResults r = run_test(*model, test, 256);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
@@ -441,6 +459,10 @@ int main(int argc, char** argv) {
   app.add_option("--eval", c.eval, "load a checkpoint and report test accuracy")->check(CLI::ExistingFile);
   app.add_option("--out", c.out, "write metrics.json, metrics.csv and pictures to this folder");
   app.add_flag("--quiet", c.quiet, "print only the final figures");
+  app.add_option("--graph", c.graph, "write the tape of one training step as a Graphviz DOT "
+                                     "file (and FILE.svg when graphviz is installed)");
+  app.add_flag("--detect-anomaly", c.detect_anomaly,
+               "stop at the first NaN or infinity, naming the op, its layer and shapes");
   CLI11_PARSE(app, argc, argv);
   try {
     return run(c);
