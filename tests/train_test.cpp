@@ -1,0 +1,226 @@
+// The training loop: by hand (the README's first example) and with tg::fit (the second),
+// early stopping, and the progress bar's manners.
+#include "tapegrad/train.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+using namespace tg;
+
+namespace {
+// Three Gaussian blobs in 2-D, stored as 1x2 "images" of bytes like MNIST is.
+Dataset blobs(std::size_t n, std::uint64_t seed) {
+  Rng rng(seed);
+  Dataset d;
+  d.name = "blobs";
+  d.image_rows = 1;
+  d.image_cols = 2;
+  d.num_classes = 3;
+  const float centres[3][2] = {{60, 60}, {190, 70}, {125, 190}};
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto c = static_cast<std::int32_t>(rng.below(3));
+    for (int k = 0; k < 2; ++k)
+      d.pixels.push_back(static_cast<std::uint8_t>(
+          std::clamp(rng.normal(centres[c][k], 18.0f), 0.0f, 255.0f)));
+    d.labels.push_back(c);
+  }
+  return d;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// The lines between "// README: <name> begin" and "// README: <name> end" in this file.
+std::string readme_snippet(const std::string& name) {
+  const std::string text = read_file(std::string(TAPEGRAD_SOURCE_DIR) + "/tests/train_test.cpp");
+  const std::string begin = "// README: " + name + " begin\n", end = "// README: " + name + " end";
+  const std::size_t a = text.find(begin), b = text.find(end);
+  if (a == std::string::npos || b == std::string::npos) return "(markers not found)";
+  std::string body = text.substr(a + begin.size(), b - a - begin.size());
+  // Drop the two-space indentation the snippet has inside the test.
+  std::string out, line;
+  std::stringstream lines(body);
+  while (std::getline(lines, line)) out += (line.rfind("  ", 0) == 0 ? line.substr(2) : line) + "\n";
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  return out + "\n```";  // the README's code block ends right after the snippet
+}
+}  // namespace
+
+TEST(HandWrittenLoop, TheReadmeLoopTrainsAnMlpOnBlobs) {
+  Dataset train_set = blobs(600, 1);
+  // README: hand-written loop begin
+  tg::Rng rng(0);
+  tg::Sequential model;
+  model.add<tg::Dense>(2, 16, rng);
+  model.add<tg::ReLU>();
+  model.add<tg::Dense>(16, 3, rng);
+  tg::Adam optimizer(model.parameters(), {.lr = 1e-2});
+  tg::BatchIterator batches(train_set, 32, /*shuffle=*/true, /*seed=*/0);
+  tg::Tape tape;
+  tg::Batch batch;
+
+  for (int epoch = 0; epoch < 20; ++epoch) {
+    batches.begin_epoch(epoch);
+    while (batches.next(batch)) {
+      tape.clear();                       // reuses last step's buffers
+      optimizer.zero_grad();              // backward accumulates: start from zero
+      tg::Var logits = model(tape.constant(batch.images));
+      tg::Var loss = tg::softmax_cross_entropy(logits, batch.labels);
+      tape.backward(loss);                // fills every parameter's .grad
+      optimizer.step();
+    }
+  }
+  // README: hand-written loop end
+  tg::BatchIterator all(train_set, 100, false, 0);
+  EXPECT_GT(evaluate(model, all, {}, 3).accuracy, 0.97);
+}
+
+TEST(Fit, TheReadmeFitTrainsTheSameProblemAndReportsEveryEpoch) {
+  Dataset train_set = blobs(600, 1), validation_set = blobs(300, 2);
+  // README: fit begin
+  tg::Rng rng(0);
+  tg::Sequential model;
+  model.add<tg::Dense>(2, 16, rng);
+  model.add<tg::ReLU>();
+  model.add<tg::Dense>(16, 3, rng);
+  tg::Adam optimizer(model.parameters(), {.lr = 1e-2});
+  tg::CosineAnnealing schedule(optimizer, /*t_max=*/20);
+  tg::BatchIterator train(train_set, 32, true, 0), validation(validation_set, 100, false, 0);
+
+  tg::FitOptions options;
+  options.epochs = 20;
+  options.schedule = &schedule;
+  options.early_stopping_patience = 5;  // and restore the best epoch's weights
+  tg::FitResult result = tg::fit(model, optimizer, train, &validation, options);
+  // README: fit end
+  ASSERT_FALSE(result.history.empty());
+  EXPECT_GT(*result.history.back().validation_accuracy, 0.95);
+  EXPECT_LT(result.history.back().train_loss, result.history.front().train_loss);
+  EXPECT_NEAR(result.history.front().lr, 1e-2, 1e-9);  // lr in force during epoch 0
+}
+
+TEST(Readme, ShowsBothTrainingLoopsExactlyAsTheyAreCompiledHere) {
+  const std::string readme = read_file(std::string(TAPEGRAD_SOURCE_DIR) + "/README.md");
+  for (const char* name : {"hand-written loop", "fit"}) {
+    const std::string snippet = readme_snippet(name);
+    EXPECT_NE(readme.find(snippet), std::string::npos)
+        << "README.md lacks the '" << name << "' example as compiled in tests/train_test.cpp:\n"
+        << snippet;
+  }
+}
+
+TEST(EarlyStopping, StopsAfterPatienceEpochsWithoutImprovementAndRemembersTheBest) {
+  EarlyStopping stopper(2);
+  const double metrics[] = {5.0, 3.0, 3.5, 2.9, 3.0, 3.1, 1.0};
+  std::vector<bool> stops;
+  for (int e = 0; e < 7; ++e) stops.push_back(stopper.update(e, metrics[e]));
+  EXPECT_EQ(stops, (std::vector<bool>{false, false, false, false, false, true, false}));
+  EXPECT_EQ(stopper.best_epoch(), 6);  // it kept counting after the stop signal
+}
+
+TEST(EarlyStopping, ImprovementsSmallerThanMinDeltaDoNotCount) {
+  EarlyStopping stopper(1, 0.1);
+  EXPECT_FALSE(stopper.update(0, 1.0));
+  EXPECT_TRUE(stopper.update(1, 0.95));
+  EXPECT_EQ(stopper.best_epoch(), 0);
+}
+
+TEST(Fit, EarlyStoppingRestoresTheWeightsOfTheBestEpoch) {
+  Dataset data = blobs(200, 3);
+  Rng rng(0);
+  Sequential model;
+  model.add<Dense>(2, 8, rng);
+  model.add<Tanh>();
+  model.add<Dense>(8, 3, rng);
+  SGD optimizer(model.parameters(), {.lr = 0.05});
+  BatchIterator train(data, 50, true, 0);
+  // A scripted metric: best at epoch 1, then worse for `patience` epochs.
+  const double scripted[] = {4.0, 1.0, 2.0, 3.0, 5.0, 6.0};
+  std::vector<Tensor> weights_after_epoch;
+  FitOptions options;
+  options.epochs = 6;
+  options.early_stopping_patience = 3;
+  options.progress = options.log_epochs = false;
+  options.monitor = [&](const EpochMetrics& m) { return scripted[m.epoch]; };
+  options.on_epoch = [&](const EpochMetrics&) {
+    weights_after_epoch.push_back(model.parameters()[0]->value);
+    return true;
+  };
+  FitResult result = fit(model, optimizer, train, nullptr, options);
+  EXPECT_TRUE(result.stopped_early);
+  EXPECT_EQ(result.best_epoch, 1);
+  ASSERT_EQ(weights_after_epoch.size(), 5u);  // epochs 0..4, stopped after 3 bad ones
+  EXPECT_EQ(model.parameters()[0]->value, weights_after_epoch[1]);
+  EXPECT_NE(model.parameters()[0]->value, weights_after_epoch[4]);
+}
+
+TEST(Fit, AnOnEpochCallbackReturningFalseStopsTraining) {
+  Dataset data = blobs(100, 4);
+  Rng rng(0);
+  Sequential model;
+  model.add<Dense>(2, 3, rng);
+  SGD optimizer(model.parameters(), {.lr = 0.01});
+  BatchIterator train(data, 50, true, 0);
+  FitOptions options;
+  options.epochs = 10;
+  options.progress = options.log_epochs = false;
+  options.on_epoch = [](const EpochMetrics& m) { return m.epoch < 2; };
+  EXPECT_EQ(fit(model, optimizer, train, nullptr, options).history.size(), 3u);
+}
+
+TEST(Fit, TheSameSeedGivesBitIdenticalWeights) {
+  Dataset data = blobs(300, 5);
+  std::vector<Tensor> finals;
+  for (int run = 0; run < 2; ++run) {
+    Rng rng(7);
+    Sequential model;
+    model.add<Dense>(2, 16, rng);
+    model.add<ReLU>();
+    model.add<Dropout>(0.2f, 3);
+    model.add<Dense>(16, 3, rng);
+    Adam optimizer(model.parameters());
+    BatchIterator train(data, 32, true, 11);
+    FitOptions options;
+    options.epochs = 3;
+    options.progress = options.log_epochs = false;
+    fit(model, optimizer, train, nullptr, options);
+    finals.push_back(model.parameters()[2]->value);
+  }
+  EXPECT_EQ(finals[0], finals[1]);
+}
+
+TEST(ProgressBar, DrawsNothingWhenTheStreamIsNotATerminal) {
+  std::FILE* file = std::tmpfile();
+  ASSERT_NE(file, nullptr);
+  EXPECT_FALSE(ProgressBar::is_terminal(file));
+  ProgressBar bar(100, "epoch 1/1", file);
+  bar.update(50, 0.5);
+  bar.update(100, 0.25);
+  bar.finish();
+  EXPECT_EQ(std::ftell(file), 0L);
+  std::fclose(file);
+}
+
+TEST(Evaluate, CountsAccuracyAndFillsTheConfusionMatrixByTrueAndPredictedClass) {
+  Dataset data = blobs(90, 6);
+  Rng rng(0);
+  Sequential model;
+  model.add<Dense>(2, 3, rng, DenseOptions{.bias = false, .init = Init::zeros});  // all logits 0
+  BatchIterator all(data, 40, false, 0);
+  Evaluation e = evaluate(model, all, {}, 3);
+  std::size_t class0 = 0;
+  for (auto l : data.labels) class0 += l == 0;
+  EXPECT_EQ(e.samples, 90u);
+  EXPECT_NEAR(e.accuracy, class0 / 90.0, 1e-12);
+  EXPECT_EQ(e.confusion[0][0], class0);
+  EXPECT_EQ(e.confusion[1][0] + e.confusion[2][0], 90u - class0);
+  EXPECT_NEAR(e.loss, std::log(3.0), 1e-6);  // all-zero logits: uniform prediction
+}
