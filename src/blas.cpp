@@ -39,13 +39,14 @@ void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, float a
   const std::size_t blocks = std::min(threads, m / kRowAlign);
   const std::size_t rows_per_block = (m / blocks + kRowAlign - 1) / kRowAlign * kRowAlign;
   const std::size_t count = (m + rows_per_block - 1) / rows_per_block;
-  parallel_for(count, [&](std::size_t block) {
+  auto block_gemm = [&](std::size_t block) {
     const std::size_t r0 = block * rows_per_block;
     const std::size_t rs = std::min(rows_per_block, m - r0);
     // Row r of op(A) starts at a + r*lda untransposed, at column r (a + r) when transposed.
     const float* a_block = ta ? a + r0 : a + r0 * lda;
     sgemm(ta, tb, rs, n, k, alpha, a_block, lda, b, ldb, beta, c + r0 * ldc, ldc);
-  });
+  };
+  parallel_for(count, block_gemm);
 }
 
 }  // namespace tg::detail

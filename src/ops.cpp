@@ -441,8 +441,11 @@ void batch_norm_backward(Tape& t, const Node& n) {
   Tensor* dgamma = t.grad_at(n.inputs[1]);
   Tensor* dbeta = t.grad_at(n.inputs[2]);
   Tensor* dx = t.grad_at(n.inputs[0]);
-  // Column sums of g and g * x_hat serve all three gradients.
-  std::vector<double> sum_g(c, 0.0), sum_g_xhat(c, 0.0);
+  // Column sums of g and g * x_hat serve all three gradients. (Scratch kept per thread, so
+  // a training step allocates nothing after the first.)
+  thread_local std::vector<double> sum_g, sum_g_xhat;
+  sum_g.assign(c, 0.0);
+  sum_g_xhat.assign(c, 0.0);
   for (std::size_t i = 0; i < r; ++i)
     for (std::size_t j = 0; j < c; ++j) {
       const double g = n.grad(i, j);

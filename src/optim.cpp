@@ -464,7 +464,8 @@ void ReduceOnPlateau::load_state(const StateDict& s) {
 // ---- clipping ----
 
 float clip_grad_norm(const std::vector<Parameter*>& params, float max_norm) {
-  require(max_norm >= 0.0f, "clip_grad_norm: max_norm " + num(max_norm) + " must be >= 0");
+  // (not require(): that would build the message string on every step)
+  if (!(max_norm >= 0.0f)) throw Error("clip_grad_norm: max_norm " + num(max_norm) + " must be >= 0");
   double sum = 0.0;
   for (const Parameter* p : params) {
     const float* g = p->grad.data();
@@ -483,7 +484,7 @@ float clip_grad_norm(const std::vector<Parameter*>& params, float max_norm) {
 }
 
 void clip_grad_value(const std::vector<Parameter*>& params, float clip) {
-  require(clip >= 0.0f, "clip_grad_value: clip " + num(clip) + " must be >= 0");
+  if (!(clip >= 0.0f)) throw Error("clip_grad_value: clip " + num(clip) + " must be >= 0");
   for (Parameter* p : params) {
     float* g = p->grad.data();
     const std::size_t n = p->grad.size();

@@ -48,14 +48,15 @@ class Pool {
   }
   std::size_t threads() const { return workers_.size() + 1; }
 
-  void run(std::size_t count, const std::function<void(std::size_t)>& task) {
+  void run(std::size_t count, void (*task)(void*, std::size_t), void* context) {
     if (count == 0) return;
     if (workers_.empty() || count == 1) {
-      for (std::size_t i = 0; i < count; ++i) task(i);
+      for (std::size_t i = 0; i < count; ++i) task(context, i);
       return;
     }
     std::lock_guard<std::mutex> serial(run_mutex_);  // one job at a time
-    task_ = &task;
+    task_ = task;
+    context_ = context;
     count_ = count;
     next_.store(0);
     done_.store(0);
@@ -71,7 +72,7 @@ class Pool {
  private:
   void drain() {
     for (std::size_t i; (i = next_.fetch_add(1)) < count_;) {
-      (*task_)(i);
+      task_(context_, i);
       done_.fetch_add(1, std::memory_order_release);
     }
   }
@@ -101,7 +102,8 @@ class Pool {
   std::condition_variable wake_;
   std::atomic<std::uint64_t> generation_{0};
   std::atomic<std::size_t> next_{0}, done_{0};
-  const std::function<void(std::size_t)>* task_ = nullptr;
+  void (*task_)(void*, std::size_t) = nullptr;
+  void* context_ = nullptr;
   std::size_t count_ = 0;
   bool stopping_ = false;
 };
@@ -135,8 +137,8 @@ Pool& pool() {
 
 }  // namespace
 
-void parallel_for(std::size_t count, const std::function<void(std::size_t)>& task) {
-  pool().run(count, task);
+void parallel_for(std::size_t count, void (*task)(void*, std::size_t), void* context) {
+  pool().run(count, task, context);
 }
 
 std::size_t pool_threads() { return pool().threads(); }

@@ -4,13 +4,18 @@
 #pragma once
 
 #include <cstddef>
-#include <functional>
 
 namespace tg::detail {
 
-// Runs task(0) ... task(count - 1) on the pool (the calling thread takes part) and returns
-// when all are done. Tasks must write disjoint outputs.
-void parallel_for(std::size_t count, const std::function<void(std::size_t)>& task);
+// Runs task(context, 0) ... task(context, count - 1) on the pool (the calling thread takes
+// part) and returns when all are done. Tasks must write disjoint outputs.
+void parallel_for(std::size_t count, void (*task)(void* context, std::size_t index), void* context);
+
+// The same for any callable, without the heap allocation a std::function may need.
+template <class F>
+void parallel_for(std::size_t count, F& task) {
+  parallel_for(count, [](void* f, std::size_t i) { (*static_cast<F*>(f))(i); }, &task);
+}
 std::size_t pool_threads();
 
 // Flush-to-zero and denormals-are-zero for SSE/AVX in the calling thread; returns the old
