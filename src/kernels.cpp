@@ -145,6 +145,24 @@ void log_softmax_row(const float* x, float* y, std::size_t n) {
   for (std::size_t j = 0; j < n; ++j) y[j] = (x[j] - m) - log_sum;
 }
 
+double dot(const float* a, const float* b, std::size_t n) {
+  double acc[8] = {};
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (std::size_t k = 0; k < 8; ++k) acc[k] += static_cast<double>(a[i + k]) * b[i + k];
+  for (; i < n; ++i) acc[0] += static_cast<double>(a[i]) * b[i];
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+double sum(const float* a, std::size_t n) {
+  double acc[8] = {};
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (std::size_t k = 0; k < 8; ++k) acc[k] += a[i + k];
+  for (; i < n; ++i) acc[0] += a[i];
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
 }  // namespace tg::detail
 
 #pragma GCC diagnostic pop

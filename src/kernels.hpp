@@ -37,6 +37,11 @@ double softmax_row(const float* x, float* y, std::size_t n);
 // infinite.
 void log_softmax_row(const float* x, float* y, std::size_t n);
 
-// No backward kernels: the ops' backward loops (dx += dy * f'(x, y)) vectorize as written.
+// sum_j a_j b_j and sum_j a_j in double, over 8 independent partial sums (a single running
+// double sum is one long dependency chain and does not vectorize).
+double dot(const float* a, const float* b, std::size_t n);
+double sum(const float* a, std::size_t n);
+
+// No other backward kernels: the ops' backward loops (dx += dy * f'(x, y)) vectorize as written.
 
 }  // namespace tg::detail

@@ -323,9 +323,8 @@ void softmax_backward(Tape& t, const Node& n) {
     const float* y = n.value.data() + i * c;
     const float* g = n.grad.data() + i * c;
     float* d = dx->data() + i * c;
-    double dot = 0.0;
-    for (std::size_t j = 0; j < c; ++j) dot += static_cast<double>(g[j]) * y[j];
-    for (std::size_t j = 0; j < c; ++j) d[j] += y[j] * (g[j] - static_cast<float>(dot));
+    const float dot = static_cast<float>(detail::dot(g, y, c));
+    for (std::size_t j = 0; j < c; ++j) d[j] += y[j] * (g[j] - dot);
   }
 }
 
@@ -355,9 +354,7 @@ void log_softmax_backward(Tape& t, const Node& n) {
     const float* y = n.value.data() + i * c;
     const float* g = n.grad.data() + i * c;
     float* d = dx->data() + i * c;
-    double total = 0.0;
-    for (std::size_t j = 0; j < c; ++j) total += g[j];
-    const float sum_g = static_cast<float>(total);
+    const float sum_g = static_cast<float>(detail::sum(g, c));
     float p[256];  // softmax = exp(y), a chunk at a time
     for (std::size_t j0 = 0; j0 < c; j0 += 256) {
       const std::size_t len = std::min<std::size_t>(256, c - j0);

@@ -220,3 +220,19 @@ TEST(Kernels, ExpShiftedSumWritesEveryExpAndReturnsTheirSumForEveryTailLength) {
     for (std::size_t i = n; i < n + 4; ++i) EXPECT_EQ(y[i], 7.0f) << "wrote past the end";
   }
 }
+
+TEST(Kernels, DotAndSumMatchALongDoubleLoopForEveryTailLength) {
+  for (std::size_t n : {0, 1, 7, 8, 9, 17, 33, 1000}) {
+    std::vector<float> a(n), b(n);
+    long double dot = 0.0L, total = 0.0L;
+    for (std::size_t i = 0; i < n; ++i) {
+      a[i] = std::sin(static_cast<float>(i) * 0.7f) * 3.0f;
+      b[i] = std::cos(static_cast<float>(i) * 1.3f);
+      dot += static_cast<long double>(a[i]) * b[i];
+      total += a[i];
+    }
+    EXPECT_NEAR(tg::detail::dot(a.data(), b.data(), n), static_cast<double>(dot), 1e-12)
+        << "n = " << n;
+    EXPECT_NEAR(tg::detail::sum(a.data(), n), static_cast<double>(total), 1e-12) << "n = " << n;
+  }
+}
