@@ -2,6 +2,7 @@
 // factor (1/N for mean, 1 for sum) in node.alpha and its targets in node.target/labels.
 #include "tapegrad/losses.hpp"
 
+#include "kernels.hpp"
 #include "math.hpp"
 
 #include <algorithm>
@@ -104,7 +105,7 @@ void softmax_cross_entropy_probs_backward(Tape& t, const Node& n) {
 }
 
 namespace {
-// Fills node.saved with softmax(logits) and returns each row's log-sum-exp via `per_row`.
+// Fills node.saved with softmax(logits) and sums row_loss(row, logits row, log-sum-exp).
 template <class RowLoss>
 void softmax_rows(Node& n, const Tensor& logits, Reduction r, RowLoss row_loss) {
   const std::size_t rs = rows(logits), c = cols(logits);
@@ -112,9 +113,7 @@ void softmax_rows(Node& n, const Tensor& logits, Reduction r, RowLoss row_loss) 
   double total = 0.0;
   for (std::size_t i = 0; i < rs; ++i) {
     const float* z = logits.data() + i * c;
-    const float lse = detail::row_log_sum_exp(z, c);
-    float* p = n.saved.data() + i * c;
-    for (std::size_t j = 0; j < c; ++j) p[j] = std::exp(z[j] - lse);
+    const double lse = detail::softmax_row(z, n.saved.data() + i * c, c);
     total += row_loss(i, z, lse);
   }
   n.alpha = reduction_factor(r, rs);
@@ -139,9 +138,8 @@ Var softmax_cross_entropy(Var logits, const std::vector<std::int32_t>& labels, R
                   std::to_string(i) + " is outside [0, " + std::to_string(classes) + ")");
   Node& n = t.node(out);
   n.labels.assign(labels.begin(), labels.end());
-  softmax_rows(n, z, r, [&](std::size_t i, const float* zr, float lse) {
-    return static_cast<double>(lse) - zr[labels[i]];
-  });
+  softmax_rows(n, z, r,
+               [&](std::size_t i, const float* zr, double lse) { return lse - zr[labels[i]]; });
   return out;
 }
 
@@ -152,7 +150,7 @@ Var softmax_cross_entropy(Var logits, const Tensor& target_probs, Reduction r) {
   Node& n = t.node(out);
   const Tensor& z = t.value_at(logits.index());
   const std::size_t c = cols(z);
-  softmax_rows(n, z, r, [&](std::size_t i, const float* zr, float lse) {
+  softmax_rows(n, z, r, [&](std::size_t i, const float* zr, double lse) {
     const float* y = n.target.data() + i * c;
     double row = 0.0;
     for (std::size_t j = 0; j < c; ++j) row += static_cast<double>(y[j]) * (lse - zr[j]);

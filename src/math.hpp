@@ -6,9 +6,6 @@
 
 namespace tg::detail {
 
-// log(sum_j exp(x_j)) of one row, computed as max + log(sum exp(x - max)) so it never overflows.
-float row_log_sum_exp(const float* x, std::size_t n);
-
 // 1 / (1 + e^-x) without overflow for large |x|.
 inline float stable_sigmoid(float x) {
   if (x >= 0.0f) return 1.0f / (1.0f + std::exp(-x));

@@ -4,7 +4,7 @@
 #include "tapegrad/ops.hpp"
 
 #include "blas.hpp"
-#include "math.hpp"
+#include "kernels.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -35,6 +35,17 @@ Var unary(const char* op, Var x, BackwardFn backward, F f) {
   float* ys = y.data();
   const std::size_t n = in.size();
   for (std::size_t i = 0; i < n; ++i) ys[i] = f(xs[i]);
+  return out;
+}
+
+// Like unary, with an array kernel k(x, y, n) computing the whole output at once.
+template <class K>
+Var unary_array(const char* op, Var x, BackwardFn backward, K k) {
+  Tape& t = x.tape();
+  Var out = t.record(op, {x}, backward);
+  const Tensor& in = t.value_at(x.index());
+  Tensor& y = output(t, out, rows(in), cols(in));
+  k(in.data(), y.data(), in.size());
   return out;
 }
 
@@ -234,7 +245,7 @@ Var mean(Var a) {
 void exp_backward(Tape& t, const Node& n) {
   unary_backward(t, n, [](float, float y, float g) { return g * y; });
 }
-Var exp(Var x) { return unary("exp", x, exp_backward, [](float v) { return std::exp(v); }); }
+Var exp(Var x) { return unary_array("exp", x, exp_backward, detail::exp); }
 
 void log_backward(Tape& t, const Node& n) {
   unary_backward(t, n, [](float x, float, float g) { return g / x; });
@@ -249,14 +260,14 @@ void sigmoid_backward(Tape& t, const Node& n) {
 }
 Var sigmoid(Var x) {
   // Two branches so exp never overflows: for x < 0 use e^x / (1 + e^x).
-  return unary("sigmoid", x, sigmoid_backward, detail::stable_sigmoid);
+  return unary_array("sigmoid", x, sigmoid_backward, detail::sigmoid);
 }
 
 // tanh' = 1 - y^2
 void tanh_backward(Tape& t, const Node& n) {
   unary_backward(t, n, [](float, float y, float g) { return g * (1.0f - y * y); });
 }
-Var tanh(Var x) { return unary("tanh", x, tanh_backward, [](float v) { return std::tanh(v); }); }
+Var tanh(Var x) { return unary_array("tanh", x, tanh_backward, detail::tanh); }
 
 // The true derivative of a step is 0 (option 0); straight-through (option 1) lets the
 // gradient pass where |x| <= 1, the usual trick for training binary units.
@@ -296,8 +307,9 @@ void elu_backward(Tape& t, const Node& n) {
   unary_backward(t, n, [a](float x, float y, float g) { return x > 0.0f ? g : g * (y + a); });
 }
 Var elu(Var x, float alpha) {
-  Var out = unary("elu", x, elu_backward,
-                  [alpha](float v) { return v > 0.0f ? v : alpha * std::expm1(v); });
+  Var out = unary_array("elu", x, elu_backward, [alpha](const float* v, float* y, std::size_t n) {
+    detail::elu(v, y, n, alpha);
+  });
   x.tape().node(out).alpha = alpha;
   return out;
 }
@@ -311,22 +323,10 @@ void softmax_backward(Tape& t, const Node& n) {
     const float* y = n.value.data() + i * c;
     const float* g = n.grad.data() + i * c;
     float* d = dx->data() + i * c;
-    double dot = 0.0;
-    for (std::size_t j = 0; j < c; ++j) dot += static_cast<double>(g[j]) * y[j];
-    for (std::size_t j = 0; j < c; ++j) d[j] += y[j] * (g[j] - static_cast<float>(dot));
+    const float dot = static_cast<float>(detail::dot(g, y, c));
+    for (std::size_t j = 0; j < c; ++j) d[j] += y[j] * (g[j] - dot);
   }
 }
-
-namespace detail {
-float row_log_sum_exp(const float* x, std::size_t c) {
-  float m = x[0];
-  for (std::size_t j = 1; j < c; ++j) m = std::max(m, x[j]);
-  if (std::isinf(m)) return m;
-  double s = 0.0;
-  for (std::size_t j = 0; j < c; ++j) s += std::exp(static_cast<double>(x[j] - m));
-  return m + static_cast<float>(std::log(s));
-}
-}  // namespace detail
 
 namespace {
 void require_columns(const char* op, const Tensor& x) {
@@ -341,11 +341,7 @@ Var softmax(Var x) {
   require_columns("softmax", xv);
   const std::size_t r = rows(xv), c = cols(xv);
   Tensor& y = output(t, out, r, c);
-  for (std::size_t i = 0; i < r; ++i) {
-    const float* xr = xv.data() + i * c;
-    const float lse = detail::row_log_sum_exp(xr, c);
-    for (std::size_t j = 0; j < c; ++j) y(i, j) = std::exp(xr[j] - lse);
-  }
+  for (std::size_t i = 0; i < r; ++i) detail::softmax_row(xv.data() + i * c, y.data() + i * c, c);
   return out;
 }
 
@@ -358,9 +354,13 @@ void log_softmax_backward(Tape& t, const Node& n) {
     const float* y = n.value.data() + i * c;
     const float* g = n.grad.data() + i * c;
     float* d = dx->data() + i * c;
-    double total = 0.0;
-    for (std::size_t j = 0; j < c; ++j) total += g[j];
-    for (std::size_t j = 0; j < c; ++j) d[j] += g[j] - std::exp(y[j]) * static_cast<float>(total);
+    const float sum_g = static_cast<float>(detail::sum(g, c));
+    float p[256];  // softmax = exp(y), a chunk at a time
+    for (std::size_t j0 = 0; j0 < c; j0 += 256) {
+      const std::size_t len = std::min<std::size_t>(256, c - j0);
+      detail::exp(y + j0, p, len);
+      for (std::size_t j = 0; j < len; ++j) d[j0 + j] += g[j0 + j] - p[j] * sum_g;
+    }
   }
 }
 
@@ -371,11 +371,8 @@ Var log_softmax(Var x) {
   require_columns("log_softmax", xv);
   const std::size_t r = rows(xv), c = cols(xv);
   Tensor& y = output(t, out, r, c);
-  for (std::size_t i = 0; i < r; ++i) {
-    const float* xr = xv.data() + i * c;
-    const float lse = detail::row_log_sum_exp(xr, c);
-    for (std::size_t j = 0; j < c; ++j) y(i, j) = xr[j] - lse;
-  }
+  for (std::size_t i = 0; i < r; ++i)
+    detail::log_softmax_row(xv.data() + i * c, y.data() + i * c, c);
   return out;
 }
 
