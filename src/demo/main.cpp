@@ -39,7 +39,7 @@ struct Config {
   std::string init = "he";
   bool batchnorm = false;
   float dropout = 0.0f;
-  std::string schedule = "none";
+  std::string schedule = "cosine";  // lr annealed to 1% over the run: the last epochs settle
   float clip = 0.0f;
   std::size_t threads = 0;
   std::uint64_t seed = 0;
@@ -448,7 +448,7 @@ int main(int argc, char** argv) {
   app.add_flag("--batchnorm", c.batchnorm, "batch normalisation after each hidden layer");
   app.add_option("--dropout", c.dropout, "dropout probability after each hidden layer")
       ->check(CLI::Range(0.0f, 0.95f));
-  app.add_option("--schedule", c.schedule, "none|step|cosine|plateau")
+  app.add_option("--schedule", c.schedule, "none|step|cosine|plateau (default cosine)")
       ->check(CLI::IsMember({"none", "step", "cosine", "plateau"}));
   app.add_option("--clip", c.clip, "clip the global gradient norm (0 = off)")->check(CLI::NonNegativeNumber);
   app.add_option("--threads", c.threads, "threads for everything, BLAS included (0 = all cores)");
