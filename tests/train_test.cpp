@@ -224,3 +224,93 @@ TEST(Evaluate, CountsAccuracyAndFillsTheConfusionMatrixByTrueAndPredictedClass) 
   EXPECT_EQ(e.confusion[1][0] + e.confusion[2][0], 90u - class0);
   EXPECT_NEAR(e.loss, std::log(3.0), 1e-6);  // all-zero logits: uniform prediction
 }
+
+namespace {
+// The MNIST MLP shape on random bytes: big enough that the pool splits the GEMMs.
+Dataset random_digits(std::size_t n, std::uint64_t seed) {
+  Rng rng(seed);
+  Dataset d;
+  d.name = "random digits";
+  d.image_rows = d.image_cols = 28;
+  for (std::size_t i = 0; i < n * 784; ++i) d.pixels.push_back(static_cast<std::uint8_t>(rng.below(256)));
+  for (std::size_t i = 0; i < n; ++i) d.labels.push_back(static_cast<std::int32_t>(rng.below(10)));
+  return d;
+}
+
+std::unique_ptr<Sequential> mnist_mlp() {
+  Rng rng(0);
+  auto model = std::make_unique<Sequential>();
+  model->add<Dense>(784, 256, rng);
+  model->add<ReLU>();
+  model->add<Dropout>(0.1f, 5);
+  model->add<Dense>(256, 128, rng);
+  model->add<ReLU>();
+  model->add<Dense>(128, 10, rng);
+  return model;
+}
+
+FitOptions quiet(int epochs, int start_epoch = 0) {
+  FitOptions options;
+  options.epochs = epochs;
+  options.start_epoch = start_epoch;
+  options.progress = options.log_epochs = false;
+  return options;
+}
+}  // namespace
+
+TEST(Reproducibility, OneAndTwoThreadsGiveBitIdenticalWeights) {
+  const Dataset data = random_digits(640, 1);
+  StateDict finals[2];
+  for (std::size_t threads : {1u, 2u}) {
+    set_num_threads(threads);
+    auto model = mnist_mlp();
+    Adam optimizer(model->parameters());
+    BatchIterator train(data, 64, true, 3);
+    fit(*model, optimizer, train, nullptr, quiet(2));
+    finals[threads - 1] = model_state(*model);
+  }
+  set_num_threads(1);
+  for (const auto& [name, t] : finals[0].tensors)
+    EXPECT_EQ(t, finals[1].tensors.at(name)) << name;
+}
+
+TEST(Reproducibility, SaveThenResumeEqualsAnUninterruptedRunBitForBit) {
+  const Dataset data = random_digits(320, 2);
+  const std::string path = std::string(TAPEGRAD_BINARY_DIR) + "/resume_test.tg";
+  // Uninterrupted: 3 epochs.
+  auto straight = mnist_mlp();
+  Adam straight_opt(straight->parameters());
+  CosineAnnealing straight_schedule(straight_opt, 3);
+  BatchIterator train(data, 64, true, 4);
+  FitOptions all = quiet(3);
+  all.schedule = &straight_schedule;
+  fit(*straight, straight_opt, train, nullptr, all);
+  // Interrupted: 1 epoch, checkpoint to a file, new objects, 2 more epochs.
+  {
+    auto model = mnist_mlp();
+    Adam opt(model->parameters());
+    CosineAnnealing schedule(opt, 3);
+    FitOptions first = quiet(1);
+    first.schedule = &schedule;
+    fit(*model, opt, train, nullptr, first);
+    StateDict s;
+    s.merge(model_state(*model), "model.");
+    s.merge(opt.state(), "optimizer.");
+    s.merge(schedule.state(), "schedule.");
+    save_checkpoint(path, s);
+  }
+  auto resumed = mnist_mlp();
+  Adam opt(resumed->parameters());
+  CosineAnnealing schedule(opt, 3);
+  const StateDict s = load_checkpoint(path);
+  load_model_state(*resumed, s.with_prefix_removed("model."), path);
+  opt.load_state(s.with_prefix_removed("optimizer."));
+  schedule.load_state(s.with_prefix_removed("schedule."));
+  FitOptions rest = quiet(3, /*start_epoch=*/1);
+  rest.schedule = &schedule;
+  fit(*resumed, opt, train, nullptr, rest);
+  const StateDict a = model_state(*straight), b = model_state(*resumed);
+  for (const auto& [name, t] : a.tensors) EXPECT_EQ(t, b.tensors.at(name)) << name;
+  EXPECT_EQ(a.integers, b.integers);  // the dropout RNG too
+  std::remove(path.c_str());
+}
