@@ -4,6 +4,7 @@
 #include "tapegrad/layers.hpp"
 #include "tapegrad/losses.hpp"
 #include "tapegrad/ops.hpp"
+#include "tapegrad/optim.hpp"
 
 #include <benchmark/benchmark.h>
 #include <cblas.h>
@@ -133,6 +134,32 @@ void BM_SoftmaxCrossEntropy(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_SoftmaxCrossEntropy);
+
+// One Adam / SGD-momentum step over `count` parameters (one tensor), per thread count.
+template <class Optimizer, class Options>
+void optimizer_step(benchmark::State& state, Options options) {
+  const auto count = static_cast<std::size_t>(state.range(0));
+  tg::set_num_threads(static_cast<std::size_t>(state.range(1)));
+  tg::Parameter p(filled(1, count, 8));
+  p.grad = filled(1, count, 9);
+  Optimizer optimizer({&p}, options);
+  for (auto _ : state) {
+    optimizer.step();
+    benchmark::DoNotOptimize(p.value.data());
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(count));
+  tg::set_num_threads(1);
+}
+void BM_AdamStep(benchmark::State& state) { optimizer_step<tg::Adam>(state, tg::AdamOptions{}); }
+void BM_SgdMomentumStep(benchmark::State& state) {
+  optimizer_step<tg::SGD>(state, tg::SGDOptions{.lr = 0.01, .momentum = 0.9});
+}
+void parameter_counts(benchmark::internal::Benchmark* b) {
+  for (long threads : {1, 2})
+    for (long count : {1290L, 32896L, 235146L, 1L << 22}) b->Args({count, threads});
+}
+BENCHMARK(BM_AdamStep)->Apply(parameter_counts)->ArgNames({"params", "threads"});
+BENCHMARK(BM_SgdMomentumStep)->Apply(parameter_counts)->ArgNames({"params", "threads"});
 
 }  // namespace
 

@@ -5,7 +5,10 @@
 // double first, as in Python).
 #include "tapegrad/optim.hpp"
 
+#include "parallel.hpp"
+
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -14,10 +17,12 @@
 // Rounding must happen exactly where PyTorch's does, so the compiler may not fuse a * b + c on
 // its own (GCC does by default, even with -std=c++17, when the target has FMA): every fused
 // multiply-add below is an explicit std::fma, and everything else rounds after each operation.
+// CMakeLists.txt compiles this file with -ffp-contract=off (a `#pragma GCC optimize` would do
+// the same but also stops GCC from vectorizing the update loops).
 #if defined(__clang__)
 #pragma clang fp contract(off)
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
+#elif defined(__GNUC__) && !defined(TAPEGRAD_FP_CONTRACT_OFF)
+#error "compile optim.cpp with -ffp-contract=off -DTAPEGRAD_FP_CONTRACT_OFF"
 #endif
 
 namespace tg {
@@ -38,6 +43,109 @@ inline float f(double x) {
 
 void require(bool ok, const std::string& message) {
   if (!ok) throw Error(message);
+}
+
+// Runs body(begin, end) over [0, n) in fixed chunks, on the pool when n is large. Updates are
+// elementwise, so the result is the same for any thread count.
+template <class Body>
+void for_each_chunk(std::size_t n, Body body) {
+  constexpr std::size_t kChunk = 1u << 15;
+  if (n < 2 * kChunk) {
+    body(std::size_t{0}, n);
+    return;
+  }
+  auto task = [&](std::size_t c) { body(c * kChunk, std::min(n, (c + 1) * kChunk)); };
+  detail::parallel_for((n + kChunk - 1) / kChunk, task);
+}
+
+// Every optimizer's update is a function of n elements whose options are template arguments
+// and whose pointers are restrict-qualified, so the loop has no branches or aliasing and
+// vectorizes; a table picks the instance for the options in force.
+template <class Table, class... Flags>
+auto pick(const Table& table, Flags... flags) {
+  std::size_t index = 0;
+  for (bool flag : {static_cast<bool>(flags)...}) index = index * 2 + (flag ? 1 : 0);
+  return table[index];
+}
+
+struct SgdConstants {
+  float wd, mu, damp, neg_lr;
+};
+template <bool WeightDecay, bool Momentum, bool First, bool Nesterov>
+void sgd_range(const SgdConstants& k, float* __restrict p, const float* __restrict grad,
+               float* __restrict buf, std::size_t n) {
+  for (std::size_t j = 0; j < n; ++j) {
+    float g = grad[j];
+    if (WeightDecay) g = madd(k.wd, p[j], g);  // d_p.add(param, alpha=wd)
+    if (Momentum) {
+      buf[j] = First ? g : madd(k.damp, g, buf[j] * k.mu);  // buf.mul_(mu).add_(d_p, 1 - damp)
+      g = Nesterov ? madd(k.mu, buf[j], g) : buf[j];        // d_p.add(buf, alpha=mu) or buf
+    }
+    p[j] = madd(k.neg_lr, g, p[j]);  // param.add_(d_p, alpha=-lr)
+  }
+}
+using SgdRange = void (*)(const SgdConstants&, float*, const float*, float*, std::size_t);
+template <std::size_t... I>
+constexpr std::array<SgdRange, sizeof...(I)> sgd_table(std::index_sequence<I...>) {
+  return {{&sgd_range<(I >> 3) & 1, (I >> 2) & 1, (I >> 1) & 1, I & 1>...}};
+}
+constexpr auto kSgdRanges = sgd_table(std::make_index_sequence<16>());
+
+struct RmspropConstants {
+  float wd, alpha, one_minus_alpha, eps, mu, neg_lr;
+};
+template <bool WeightDecay, bool Centered, bool Momentum>
+void rmsprop_range(const RmspropConstants& k, float* __restrict p, const float* __restrict grad,
+                   float* __restrict sq, float* __restrict gavg, float* __restrict buf,
+                   std::size_t n) {
+  for (std::size_t j = 0; j < n; ++j) {
+    float g = grad[j];
+    if (WeightDecay) g = madd(k.wd, p[j], g);
+    sq[j] = madd(k.one_minus_alpha * g, g, sq[j] * k.alpha);  // mul_(alpha).addcmul_(g, g, 1-alpha)
+    float avg;
+    if (Centered) {
+      gavg[j] = madd(k.one_minus_alpha, g, gavg[j] * k.alpha);  // mul_(alpha).add_(g, 1-alpha)
+      avg = std::sqrt(madd(-gavg[j], gavg[j], sq[j]));          // addcmul(ga, ga, -1).sqrt_()
+    } else {
+      avg = std::sqrt(sq[j]);
+    }
+    avg += k.eps;
+    if (Momentum) {
+      buf[j] = buf[j] * k.mu + g / avg;  // buf.mul_(mu).addcdiv_(g, avg)
+      p[j] = madd(k.neg_lr, buf[j], p[j]);
+    } else {
+      p[j] = p[j] + k.neg_lr * g / avg;  // param.addcdiv_(g, avg, value=-lr)
+    }
+  }
+}
+using RmspropRange = void (*)(const RmspropConstants&, float*, const float*, float*, float*,
+                              float*, std::size_t);
+template <std::size_t... I>
+constexpr std::array<RmspropRange, sizeof...(I)> rmsprop_table(std::index_sequence<I...>) {
+  return {{&rmsprop_range<(I >> 2) & 1, (I >> 1) & 1, I & 1>...}};
+}
+constexpr auto kRmspropRanges = rmsprop_table(std::make_index_sequence<8>());
+
+// Adam's update of n elements. The options are template arguments and the pointers
+// restrict-qualified so the loop has no branches or aliasing and vectorizes.
+struct AdamConstants {
+  float b1, one_minus_b1, b2, one_minus_b2, eps, wd, decay, bc2_sqrt, neg_step_size;
+};
+
+template <bool Decoupled, bool Coupled, bool Amsgrad>
+void adam_range(const AdamConstants& k, float* __restrict p, const float* __restrict grad,
+                float* __restrict m, float* __restrict v, float* __restrict vmax, std::size_t n) {
+  for (std::size_t j = 0; j < n; ++j) {
+    float g = grad[j];
+    if (Decoupled) p[j] = p[j] * k.decay;
+    if (Coupled) g = madd(k.wd, p[j], g);
+    m[j] = madd(k.one_minus_b1, g, m[j] * k.b1);      // exp_avg.mul_(b1).add_(g, 1-b1)
+    v[j] = madd(k.one_minus_b2 * g, g, v[j] * k.b2);  // exp_avg_sq.mul_(b2).addcmul_(g, g, 1-b2)
+    float second = v[j];
+    if (Amsgrad) second = vmax[j] = std::max(vmax[j], v[j]);  // torch.maximum
+    const float denom = std::sqrt(second) / k.bc2_sqrt + k.eps;
+    p[j] = p[j] + k.neg_step_size * m[j] / denom;  // param.addcdiv_(m, denom, -step_size)
+  }
 }
 
 std::string num(double x) {
@@ -159,15 +267,12 @@ void SGD::step() {
     const float* grad = param.grad.data();
     float* buf = o.momentum != 0.0 ? buffer(i, 0).data() : nullptr;
     const std::size_t n = param.value.size();
-    for (std::size_t j = 0; j < n; ++j) {
-      float g = grad[j];
-      if (o.weight_decay != 0.0) g = madd(wd, p[j], g);  // d_p.add(param, alpha=wd)
-      if (buf) {
-        buf[j] = first ? g : madd(damp, g, buf[j] * mu);  // buf.mul_(mu).add_(d_p, 1 - damp)
-        g = o.nesterov ? madd(mu, buf[j], g) : buf[j];    // d_p.add(buf, alpha=mu) or buf
-      }
-      p[j] = madd(neg_lr, g, p[j]);  // param.add_(d_p, alpha=-lr)
-    }
+    const SgdConstants k{wd, mu, damp, neg_lr};
+    const SgdRange update = pick(kSgdRanges, o.weight_decay != 0.0, buf != nullptr, first,
+                                 o.nesterov);
+    for_each_chunk(n, [&](std::size_t begin, std::size_t end) {
+      update(k, p + begin, grad + begin, buf ? buf + begin : nullptr, end - begin);
+    });
   }
   ++steps_;
 }
@@ -205,25 +310,13 @@ void RMSprop::step() {
     float* buf = momentum ? buffer(i, 1).data() : nullptr;
     float* gavg = o.centered ? buffer(i, momentum ? 2 : 1).data() : nullptr;
     const std::size_t n = param.value.size();
-    for (std::size_t j = 0; j < n; ++j) {
-      float g = grad[j];
-      if (o.weight_decay != 0.0) g = madd(wd, p[j], g);
-      sq[j] = madd(one_minus_alpha * g, g, sq[j] * alpha);  // mul_(alpha).addcmul_(g, g, 1-alpha)
-      float avg;
-      if (gavg) {
-        gavg[j] = madd(one_minus_alpha, g, gavg[j] * alpha);  // mul_(alpha).add_(g, 1-alpha)
-        avg = std::sqrt(madd(-gavg[j], gavg[j], sq[j]));      // addcmul(ga, ga, -1).sqrt_()
-      } else {
-        avg = std::sqrt(sq[j]);
-      }
-      avg += eps;
-      if (buf) {
-        buf[j] = buf[j] * mu + g / avg;  // buf.mul_(mu).addcdiv_(g, avg)
-        p[j] = madd(neg_lr, buf[j], p[j]);
-      } else {
-        p[j] = p[j] + neg_lr * g / avg;  // param.addcdiv_(g, avg, value=-lr)
-      }
-    }
+    const RmspropConstants k{wd, alpha, one_minus_alpha, eps, mu, neg_lr};
+    const RmspropRange update =
+        pick(kRmspropRanges, o.weight_decay != 0.0, gavg != nullptr, buf != nullptr);
+    for_each_chunk(n, [&](std::size_t begin, std::size_t end) {
+      update(k, p + begin, grad + begin, sq + begin, gavg ? gavg + begin : nullptr,
+             buf ? buf + begin : nullptr, end - begin);
+    });
   }
   ++steps_;
 }
@@ -271,17 +364,15 @@ void Adam::step() {
     float* v = buffer(i, 1).data();
     float* vmax = o.amsgrad ? buffer(i, 2).data() : nullptr;
     const std::size_t n = param.value.size();
-    for (std::size_t j = 0; j < n; ++j) {
-      float g = grad[j];
-      if (decoupled_) p[j] = p[j] * decay;
-      if (coupled) g = madd(wd, p[j], g);
-      m[j] = madd(one_minus_b1, g, m[j] * b1);      // exp_avg.mul_(b1).add_(g, 1-b1)
-      v[j] = madd(one_minus_b2 * g, g, v[j] * b2);  // exp_avg_sq.mul_(b2).addcmul_(g, g, 1-b2)
-      float second = v[j];
-      if (vmax) second = vmax[j] = std::max(vmax[j], v[j]);  // torch.maximum
-      const float denom = std::sqrt(second) / bc2_sqrt + eps;
-      p[j] = p[j] + neg_step_size * m[j] / denom;  // param.addcdiv_(m, denom, -step_size)
-    }
+    const AdamConstants k{b1, one_minus_b1, b2, one_minus_b2, eps, wd, decay, bc2_sqrt,
+                          neg_step_size};
+    auto update = decoupled_ ? (vmax ? adam_range<true, false, true> : adam_range<true, false, false>)
+                  : coupled  ? (vmax ? adam_range<false, true, true> : adam_range<false, true, false>)
+                             : (vmax ? adam_range<false, false, true> : adam_range<false, false, false>);
+    for_each_chunk(n, [&](std::size_t begin, std::size_t end) {
+      update(k, p + begin, grad + begin, m + begin, v + begin, vmax ? vmax + begin : nullptr,
+             end - begin);
+    });
   }
   ++steps_;
 }
