@@ -477,10 +477,6 @@ BatchIterator::BatchIterator(const Dataset& data, std::size_t batch_size, bool s
                 ": BatchIterator: normalization needs a finite mean and a positive "
                 "finite stddev, got mean " +
                 std::to_string(norm.mean) + ", stddev " + std::to_string(norm.stddev));
-  for (int v = 0; v < 256; ++v) {
-    const float x = static_cast<float>(v) / 255.0f;
-    lut_[v] = (norm.mean == 0.0f && norm.stddev == 1.0f) ? x : (x - norm.mean) / norm.stddev;
-  }
   begin_epoch(0);
 }
 
@@ -508,6 +504,19 @@ std::size_t BatchIterator::batches_per_epoch() const {
   return drop_last_ ? n / batch_size_ : (n + batch_size_ - 1) / batch_size_;
 }
 
+namespace {
+// pixel / 255, then (x - mean) / stddev unless that is the identity: the same arithmetic as a
+// lookup table of the 256 values would hold, but as a loop the compiler vectorizes.
+void scale_pixels(const std::uint8_t* px, float* out, std::size_t n, const Normalization& norm) {
+  if (norm.mean == 0.0f && norm.stddev == 1.0f) {
+    for (std::size_t j = 0; j < n; ++j) out[j] = static_cast<float>(px[j]) / 255.0f;
+  } else {
+    for (std::size_t j = 0; j < n; ++j)
+      out[j] = (static_cast<float>(px[j]) / 255.0f - norm.mean) / norm.stddev;
+  }
+}
+}  // namespace
+
 std::size_t BatchIterator::samples_per_epoch() const {
   return drop_last_ ? data_.size() / batch_size_ * batch_size_ : data_.size();
 }
@@ -534,8 +543,7 @@ bool BatchIterator::next(Batch& batch) {
     const std::size_t i = order_[lo + r];
     batch.indices[r] = i;
     batch.labels[r] = data_.labels[i];
-    const std::uint8_t* px = data_.pixels.data() + i * f;
-    for (std::size_t j = 0; j < f; ++j) out[r * f + j] = lut_[px[j]];
+    scale_pixels(data_.pixels.data() + i * f, out + r * f, f, data_.normalization);
   }
   return true;
 }

@@ -66,7 +66,12 @@ class Pool {
     }
     wake_.notify_all();
     drain();
-    while (done_.load(std::memory_order_acquire) < count) _mm_pause();
+    // The other blocks are nearly done when ours is; spin, but give the core away if a
+    // worker was descheduled (a busy machine), instead of burning its time slice.
+    for (int spins = 0; done_.load(std::memory_order_acquire) < count; ++spins) {
+      if (spins < 4000) _mm_pause();
+      else std::this_thread::yield();
+    }
   }
 
  private:

@@ -149,7 +149,6 @@ class BatchIterator {
   std::uint64_t epoch_ = 0;
   std::size_t position_ = 0;  // start of the next global batch in order_
   std::vector<std::size_t> order_;
-  float lut_[256];  // pixel byte -> float
 };
 
 }  // namespace tg
