@@ -17,34 +17,48 @@ void sgemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, float 
               static_cast<int>(lda), b, static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
 }
 
-// Row blocks are multiples of this, so every block but the last is a whole number of the
-// micro-kernel's row tiles.
+// Blocks are multiples of these, so every block but the last is a whole number of the
+// micro-kernel's tiles.
 constexpr std::size_t kRowAlign = 16;
+constexpr std::size_t kColumnAlign = 64;
+// GEMMs with fewer rows than this split their columns instead.
+constexpr std::size_t kColumnSplitRows = 128;
 // Below this many multiply-adds a GEMM runs on one thread: splitting costs more than it saves.
 constexpr std::size_t kParallelWork = 1u << 18;
 }  // namespace
 
-// Splits the rows of C across the pool, each block a single-threaded sgemm. An element of C is
-// computed by the same kernel over the same k-loop however the rows are split, so the result
-// does not depend on the thread count (splitting columns did not have that property).
+// Splits C across the pool, each block a single-threaded sgemm over the full k-loop, so every
+// element of C is computed by the same kernel in the same order however many threads there
+// are: results do not depend on the thread count. Tall GEMMs split rows; short ones (the
+// batch-row forward and input-gradient products) split columns in blocks that are multiples of
+// the kernel's tiles, so each thread packs only its share of B.
 void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, float alpha,
           const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
           std::size_t ldc) {
   if (m == 0 || n == 0) return;
   const std::size_t threads = pool_threads();
-  if (threads == 1 || m * n * k < kParallelWork || m < 2 * kRowAlign) {
+  const bool split_columns = m < kColumnSplitRows && n >= 2 * kColumnAlign;
+  const std::size_t extent = split_columns ? n : m;
+  const std::size_t align = split_columns ? kColumnAlign : kRowAlign;
+  if (threads == 1 || m * n * k < kParallelWork || extent < 2 * align) {
     sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return;
   }
-  const std::size_t blocks = std::min(threads, m / kRowAlign);
-  const std::size_t rows_per_block = (m / blocks + kRowAlign - 1) / kRowAlign * kRowAlign;
-  const std::size_t count = (m + rows_per_block - 1) / rows_per_block;
+  const std::size_t blocks = std::min(threads, extent / align);
+  const std::size_t per_block = (extent / blocks + align - 1) / align * align;
+  const std::size_t count = (extent + per_block - 1) / per_block;
   auto block_gemm = [&](std::size_t block) {
-    const std::size_t r0 = block * rows_per_block;
-    const std::size_t rs = std::min(rows_per_block, m - r0);
-    // Row r of op(A) starts at a + r*lda untransposed, at column r (a + r) when transposed.
-    const float* a_block = ta ? a + r0 : a + r0 * lda;
-    sgemm(ta, tb, rs, n, k, alpha, a_block, lda, b, ldb, beta, c + r0 * ldc, ldc);
+    const std::size_t start = block * per_block;
+    const std::size_t size = std::min(per_block, extent - start);
+    if (split_columns) {
+      // Column j of op(B) starts at b + j untransposed, at row j (b + j*ldb) when transposed.
+      const float* b_block = tb ? b + start * ldb : b + start;
+      sgemm(ta, tb, m, size, k, alpha, a, lda, b_block, ldb, beta, c + start, ldc);
+    } else {
+      // Row i of op(A) starts at a + i*lda untransposed, at column i (a + i) when transposed.
+      const float* a_block = ta ? a + start : a + start * lda;
+      sgemm(ta, tb, size, n, k, alpha, a_block, lda, b, ldb, beta, c + start * ldc, ldc);
+    }
   };
   parallel_for(count, block_gemm);
 }

@@ -212,7 +212,9 @@ TEST(OpErrors, MatmulAddAndMulNameBothShapes) {
 
 TEST(Threads, DenseForwardAndBackwardAreBitIdenticalForOneAndTwoThreads) {
   // The MLP's shapes, batch 64 and a ragged 50: the pool splits GEMM rows, never the k-loop.
-  const std::size_t shapes[][3] = {{64, 784, 256}, {64, 256, 128}, {64, 128, 10}, {50, 784, 256}};
+  const std::size_t shapes[][3] = {{64, 784, 256},  {64, 256, 128},   {64, 128, 10},
+                                   {50, 784, 256},  {256, 784, 256},  {64, 784, 1024},
+                                   {64, 1024, 512}, {128, 2048, 1024}, {64, 300, 200}};
   for (const auto& s : shapes) {
     Tensor results[2][4];
     for (std::size_t threads : {1u, 2u}) {

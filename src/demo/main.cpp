@@ -217,14 +217,18 @@ void write_file(const std::string& path, const std::string& text) {
   if (!out) throw tg::Error(path + ": could not write the file");
 }
 
-json epoch_json(const tg::EpochMetrics& m, const std::vector<double>& grad_norms) {
+// grad_norms: mean over the epoch's steps of ||dL/dW|| for each layer; grad_rms: the same
+// divided by sqrt(number of weights), so layers of different sizes compare fairly.
+json epoch_json(const tg::EpochMetrics& m, const std::vector<double>& grad_norms,
+                const std::vector<double>& grad_rms) {
   json e = {{"epoch", m.epoch + 1},
             {"train_loss", m.train_loss},
             {"train_accuracy", m.train_accuracy},
             {"train_seconds", m.train_seconds},
             {"samples_per_second", m.samples_per_second},
             {"lr", m.lr},
-            {"grad_norms", grad_norms}};
+            {"grad_norms", grad_norms},
+            {"grad_rms", grad_rms}};
   if (m.validation_loss) {
     e["test_loss"] = *m.validation_loss;
     e["test_accuracy"] = *m.validation_accuracy;
@@ -312,11 +316,14 @@ int run(Config c) {
       ++grad_norm_steps;
     };
   options.on_epoch = [&](const tg::EpochMetrics& m) {
-    std::vector<double> norms;
-    for (double s : grad_norm_sums) norms.push_back(grad_norm_steps ? s / grad_norm_steps : 0.0);
+    std::vector<double> norms, rms;
+    for (std::size_t i = 0; i < weights.size(); ++i) {
+      norms.push_back(grad_norm_steps ? grad_norm_sums[i] / grad_norm_steps : 0.0);
+      rms.push_back(norms.back() / std::sqrt(static_cast<double>(weights[i].second->grad.size())));
+    }
     std::fill(grad_norm_sums.begin(), grad_norm_sums.end(), 0.0);
     grad_norm_steps = 0;
-    history.push_back(epoch_json(m, norms));
+    history.push_back(epoch_json(m, norms, rms));
     if (!c.save.empty()) {
       tg::StateDict s;
       save_architecture(c, s);
@@ -387,7 +394,8 @@ int run(Config c) {
 
     tg::demo::Panel loss{"loss", {{"train", "#1f77b4", {}}, {"test", "#d62728", {}}}};
     tg::demo::Panel acc{"accuracy", {{"train", "#1f77b4", {}}, {"test", "#d62728", {}}}};
-    tg::demo::Panel norms{"mean gradient norm of each layer's W (log scale)", {}, true};
+    tg::demo::Panel norms{"RMS of each layer's weight gradient, mean over the epoch (log scale)",
+                          {}, true};
     const char* palette[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                              "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
     for (std::size_t i = 0; i < weight_names.size(); ++i)
@@ -397,8 +405,8 @@ int run(Config c) {
       loss.series[1].values.push_back(e.value("test_loss", NAN));
       acc.series[0].values.push_back(e["train_accuracy"]);
       acc.series[1].values.push_back(e.value("test_accuracy", NAN));
-      for (std::size_t i = 0; i < weight_names.size() && i < e["grad_norms"].size(); ++i)
-        norms.series[i].values.push_back(e["grad_norms"][i]);
+      for (std::size_t i = 0; i < weight_names.size() && i < e["grad_rms"].size(); ++i)
+        norms.series[i].values.push_back(e["grad_rms"][i]);
     }
     const std::string title = "tapegrad " + c.dataset + ": " + c.hidden + " " + c.activation +
                               ", " + c.optimizer + ", batch " + std::to_string(c.batch);
