@@ -394,8 +394,7 @@ int run(Config c) {
 
     tg::demo::Panel loss{"loss", {{"train", "#1f77b4", {}}, {"test", "#d62728", {}}}};
     tg::demo::Panel acc{"accuracy", {{"train", "#1f77b4", {}}, {"test", "#d62728", {}}}};
-    tg::demo::Panel norms{"RMS of each layer's weight gradient, mean over the epoch (log scale)",
-                          {}, true};
+    tg::demo::Panel norms{"RMS weight gradient per layer (log scale)", {}, true};
     const char* palette[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                              "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
     for (std::size_t i = 0; i < weight_names.size(); ++i)

@@ -39,9 +39,9 @@ std::string escape(const std::string& s) {
 std::string number(double v) {
   char buf[32];
   if (v != 0 && (std::fabs(v) < 1e-3 || std::fabs(v) >= 1e5))
-    std::snprintf(buf, sizeof buf, "%.1e", v);
+    std::snprintf(buf, sizeof buf, "%.2g", v);
   else
-    std::snprintf(buf, sizeof buf, "%.4g", v);
+    std::snprintf(buf, sizeof buf, "%.3g", v);
   return buf;
 }
 
@@ -49,12 +49,13 @@ std::string number(double v) {
 
 void write_line_charts_svg(const std::string& path, const std::string& title,
                            const std::vector<Panel>& panels) {
-  const int pw = 420, ph = 280, margin_l = 60, margin_r = 20, margin_t = 40, margin_b = 45;
+  // Each panel: the plot, then its legend in a right-hand margin where it covers nothing.
+  const int pw = 540, ph = 300, margin_l = 60, margin_r = 130, margin_t = 40, margin_b = 45;
   const int width = static_cast<int>(panels.size()) * pw, height = ph + 30;
   std::ostringstream s;
   s << "<svg xmlns='http://www.w3.org/2000/svg' width='" << width << "' height='" << height
     << "' font-family='sans-serif' font-size='12'>\n<rect width='100%' height='100%' fill='white'/>\n"
-    << "<text x='10' y='20' font-size='15' font-weight='bold'>" << escape(title) << "</text>\n";
+    << "<text x='10' y='20' font-size='14' font-weight='bold'>" << escape(title) << "</text>\n";
   for (std::size_t p = 0; p < panels.size(); ++p) {
     const Panel& panel = panels[p];
     const int x0 = static_cast<int>(p) * pw + margin_l, y0 = 30 + margin_t;
@@ -104,8 +105,8 @@ void write_line_charts_svg(const std::string& path, const std::string& title,
         if (std::isfinite(se.values[i]))
           s << "<circle cx='" << px(i) << "' cy='" << py(se.values[i]) << "' r='2.5' fill='"
             << se.color << "'/>\n";
-      s << "<rect x='" << x0 + w - 120 << "' y='" << legend_y - 9 << "' width='10' height='10' fill='"
-        << se.color << "'/><text x='" << x0 + w - 105 << "' y='" << legend_y << "'>"
+      s << "<rect x='" << x0 + w + 10 << "' y='" << legend_y - 9 << "' width='10' height='10' fill='"
+        << se.color << "'/><text x='" << x0 + w + 25 << "' y='" << legend_y << "'>"
         << escape(se.name) << "</text>\n";
       legend_y += 15;
     }
