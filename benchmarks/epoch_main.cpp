@@ -57,9 +57,10 @@ std::unique_ptr<tg::Sequential> build_model(const std::vector<std::size_t>& hidd
 }
 
 int usage() {
-  std::fprintf(stderr,
-               "usage: tapegrad_epoch_bench [--data DIR] [--epochs N] [--batch B] [--hidden 256,128]\n"
-               "                            [--threads T] [--seed S] [--train-limit N] [--breakdown 0|1]\n");
+  std::fprintf(
+      stderr,
+      "usage: tapegrad_epoch_bench [--data DIR] [--epochs N] [--batch B] [--hidden 256,128]\n"
+      "                            [--threads T] [--seed S] [--train-limit N] [--breakdown 0|1]\n");
   return 2;
 }
 
@@ -75,15 +76,24 @@ int main(int argc, char** argv) {
     const std::string a = argv[i];
     if (i + 1 >= argc) return usage();
     const char* v = argv[++i];
-    if (a == "--data") data = v;
-    else if (a == "--epochs") epochs = std::atoi(v);
-    else if (a == "--batch") batch = std::strtoul(v, nullptr, 10);
-    else if (a == "--hidden") hidden = v;
-    else if (a == "--threads") threads = std::strtoul(v, nullptr, 10);
-    else if (a == "--seed") seed = std::strtoull(v, nullptr, 10);
-    else if (a == "--train-limit") train_limit = std::strtoul(v, nullptr, 10);
-    else if (a == "--breakdown") breakdown = std::atoi(v) != 0;
-    else return usage();
+    if (a == "--data")
+      data = v;
+    else if (a == "--epochs")
+      epochs = std::atoi(v);
+    else if (a == "--batch")
+      batch = std::strtoul(v, nullptr, 10);
+    else if (a == "--hidden")
+      hidden = v;
+    else if (a == "--threads")
+      threads = std::strtoul(v, nullptr, 10);
+    else if (a == "--seed")
+      seed = std::strtoull(v, nullptr, 10);
+    else if (a == "--train-limit")
+      train_limit = std::strtoul(v, nullptr, 10);
+    else if (a == "--breakdown")
+      breakdown = std::atoi(v) != 0;
+    else
+      return usage();
   }
   if (epochs < 1 || batch == 0) return usage();
   try {
@@ -101,22 +111,24 @@ int main(int argc, char** argv) {
     options.log_epochs = false;
     const tg::FitResult result = tg::fit(*model, optimizer, train_batches, &test_batches, options);
 
-    std::printf("{\n  \"library\": \"tapegrad\",\n  \"config\": {\"batch\": %zu, \"hidden\": \"%s\", "
-                "\"threads\": %zu, \"epochs\": %d, \"seed\": %llu, \"train_samples\": %zu},\n"
-                "  \"epochs\": [",
-                batch, hidden.c_str(), tg::num_threads(), epochs,
-                static_cast<unsigned long long>(seed), train.size());
+    std::printf(
+        "{\n  \"library\": \"tapegrad\",\n  \"config\": {\"batch\": %zu, \"hidden\": \"%s\", "
+        "\"threads\": %zu, \"epochs\": %d, \"seed\": %llu, \"train_samples\": %zu},\n"
+        "  \"epochs\": [",
+        batch, hidden.c_str(), tg::num_threads(), epochs, static_cast<unsigned long long>(seed),
+        train.size());
     for (std::size_t i = 0; i < result.history.size(); ++i) {
       const tg::EpochMetrics& m = result.history[i];
-      std::printf("%s\n    {\"epoch\": %d, \"train_seconds\": %.6f, \"samples_per_second\": %.1f, "
-                  "\"train_loss\": %.6f, \"train_accuracy\": %.6f, \"test_loss\": %.6f, "
-                  "\"test_accuracy\": %.6f}",
-                  i ? "," : "", m.epoch + 1, m.train_seconds, m.samples_per_second, m.train_loss,
-                  m.train_accuracy, m.validation_loss.value_or(0.0),
-                  m.validation_accuracy.value_or(0.0));
+      std::printf(
+          "%s\n    {\"epoch\": %d, \"train_seconds\": %.6f, \"samples_per_second\": %.1f, "
+          "\"train_loss\": %.6f, \"train_accuracy\": %.6f, \"test_loss\": %.6f, "
+          "\"test_accuracy\": %.6f}",
+          i ? "," : "", m.epoch + 1, m.train_seconds, m.samples_per_second, m.train_loss,
+          m.train_accuracy, m.validation_loss.value_or(0.0), m.validation_accuracy.value_or(0.0));
     }
-    std::printf("\n  ],\n  \"test_accuracy\": %.6f",
-                result.history.empty() ? 0.0 : result.history.back().validation_accuracy.value_or(0.0));
+    std::printf(
+        "\n  ],\n  \"test_accuracy\": %.6f",
+        result.history.empty() ? 0.0 : result.history.back().validation_accuracy.value_or(0.0));
 
     if (breakdown) {
       // A copy of tg::fit's inner loop (train.cpp) with a clock around each phase.
@@ -156,12 +168,14 @@ int main(int argc, char** argv) {
         ++steps;
       }
       const double total = now() - start;
-      std::printf(",\n  \"breakdown\": {\"steps\": %zu, \"total_seconds\": %.6f, \"batch_seconds\": %.6f, "
-                  "\"forward_loss_seconds\": %.6f, \"backward_seconds\": %.6f, "
-                  "\"zero_grad_and_step_seconds\": %.6f, \"bookkeeping_seconds\": %.6f, "
-                  "\"train_accuracy\": %.6f}",
-                  steps, total, t_data, t_forward, t_backward, t_step, t_book,
-                  static_cast<double>(correct) / static_cast<double>(std::max<std::size_t>(1, train.size())));
+      std::printf(
+          ",\n  \"breakdown\": {\"steps\": %zu, \"total_seconds\": %.6f, \"batch_seconds\": %.6f, "
+          "\"forward_loss_seconds\": %.6f, \"backward_seconds\": %.6f, "
+          "\"zero_grad_and_step_seconds\": %.6f, \"bookkeeping_seconds\": %.6f, "
+          "\"train_accuracy\": %.6f}",
+          steps, total, t_data, t_forward, t_backward, t_step, t_book,
+          static_cast<double>(correct) /
+              static_cast<double>(std::max<std::size_t>(1, train.size())));
     }
     std::printf("\n}\n");
   } catch (const std::exception& e) {

@@ -42,8 +42,8 @@ void BM_DenseForwardBackward(benchmark::State& state) {
     benchmark::DoNotOptimize(W.grad.data());
   }
   const double flops = 2.0 * 3 * batch * in * out;
-  state.counters["GFLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate,
-                                                 benchmark::Counter::kIs1000);
+  state.counters["GFLOP/s"] = benchmark::Counter(
+      flops, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
 }
 
 // The same three GEMMs as bare cblas_sgemm calls, OpenBLAS at the same thread count: the
@@ -60,16 +60,16 @@ void BM_BareSgemmForwardBackward(benchmark::State& state) {
   for (auto _ : state) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, out, in, 1, x.data(), in,
                 W.data(), out, 0, y.data(), out);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, in, out, 1, g.data(), out,
-                W.data(), out, 0, dx.data(), in);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, in, out, batch, 1, x.data(), in,
-                g.data(), out, 0, dW.data(), out);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, in, out, 1, g.data(), out, W.data(),
+                out, 0, dx.data(), in);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, in, out, batch, 1, x.data(), in, g.data(),
+                out, 0, dW.data(), out);
     benchmark::DoNotOptimize(dW.data());
   }
   openblas_set_num_threads(1);
   const double flops = 2.0 * 3 * batch * in * out;
-  state.counters["GFLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate,
-                                                 benchmark::Counter::kIs1000);
+  state.counters["GFLOP/s"] = benchmark::Counter(
+      flops, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
 }
 
 void mlp_shapes(benchmark::internal::Benchmark* b) {
@@ -78,7 +78,9 @@ void mlp_shapes(benchmark::internal::Benchmark* b) {
   b->Args({256, 784, 256, 2});
 }
 BENCHMARK(BM_DenseForwardBackward)->Apply(mlp_shapes)->ArgNames({"batch", "in", "out", "threads"});
-BENCHMARK(BM_BareSgemmForwardBackward)->Apply(mlp_shapes)->ArgNames({"batch", "in", "out", "threads"});
+BENCHMARK(BM_BareSgemmForwardBackward)
+    ->Apply(mlp_shapes)
+    ->ArgNames({"batch", "in", "out", "threads"});
 
 // Recording one op on tiny (1x1) tensors: the tape's bookkeeping, not arithmetic.
 void BM_TapeRecordOneTinyOp(benchmark::State& state) {
@@ -93,7 +95,8 @@ void BM_TapeRecordOneTinyOp(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations() * ops);
   state.counters["ns_per_op"] = benchmark::Counter(
-      static_cast<double>(ops), benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert,
+      static_cast<double>(ops),
+      benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert,
       benchmark::Counter::kIs1000);
 }
 BENCHMARK(BM_TapeRecordOneTinyOp);
@@ -111,10 +114,18 @@ void BM_Activation(benchmark::State& state) {
     benchmark::DoNotOptimize(v);
   }
 }
-tg::Var relu_op(tg::Var x) { return tg::relu(x); }
-tg::Var tanh_op(tg::Var x) { return tg::tanh(x); }
-tg::Var sigmoid_op(tg::Var x) { return tg::sigmoid(x); }
-tg::Var elu_op(tg::Var x) { return tg::elu(x); }
+tg::Var relu_op(tg::Var x) {
+  return tg::relu(x);
+}
+tg::Var tanh_op(tg::Var x) {
+  return tg::tanh(x);
+}
+tg::Var sigmoid_op(tg::Var x) {
+  return tg::sigmoid(x);
+}
+tg::Var elu_op(tg::Var x) {
+  return tg::elu(x);
+}
 BENCHMARK(BM_Activation<relu_op>)->Name("BM_Activation/relu/64x256");
 BENCHMARK(BM_Activation<tanh_op>)->Name("BM_Activation/tanh/64x256");
 BENCHMARK(BM_Activation<sigmoid_op>)->Name("BM_Activation/sigmoid/64x256");
@@ -150,7 +161,9 @@ void optimizer_step(benchmark::State& state, Options options) {
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(count));
   tg::set_num_threads(1);
 }
-void BM_AdamStep(benchmark::State& state) { optimizer_step<tg::Adam>(state, tg::AdamOptions{}); }
+void BM_AdamStep(benchmark::State& state) {
+  optimizer_step<tg::Adam>(state, tg::AdamOptions{});
+}
 void BM_SgdMomentumStep(benchmark::State& state) {
   optimizer_step<tg::SGD>(state, tg::SGDOptions{.lr = 0.01, .momentum = 0.9});
 }

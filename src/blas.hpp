@@ -8,7 +8,7 @@ namespace tg::detail {
 // C = alpha * op(A) . op(B) + beta * C, row-major; op transposes when the flag is set.
 // op(A) is m x k, op(B) is k x n.
 void gemm(bool transpose_a, bool transpose_b, std::size_t m, std::size_t n, std::size_t k,
-          float alpha, const float* a, std::size_t lda, const float* b, std::size_t ldb,
-          float beta, float* c, std::size_t ldc);
+          float alpha, const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta,
+          float* c, std::size_t ldc);
 
 }  // namespace tg::detail

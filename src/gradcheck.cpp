@@ -28,8 +28,8 @@ Tensor projection(std::size_t r, std::size_t c, std::uint64_t seed) {
 
 struct Target {
   std::string name;
-  Tensor* value;     // the tensor we perturb
-  Tensor analytic;   // its gradient from backward()
+  Tensor* value;    // the tensor we perturb
+  Tensor analytic;  // its gradient from backward()
 };
 
 }  // namespace
@@ -93,8 +93,8 @@ GradcheckResult gradcheck(const GradcheckFunction& f, std::vector<Tensor> inputs
     double largest_numeric = 0.0, largest_analytic = 0.0;
     for (std::size_t i = 0; i < x.size(); ++i) {
       largest_numeric = std::max(largest_numeric, std::fabs(numeric[i]));
-      largest_analytic = std::max(largest_analytic,
-                                  std::fabs(static_cast<double>(target.analytic.data()[i])));
+      largest_analytic =
+          std::max(largest_analytic, std::fabs(static_cast<double>(target.analytic.data()[i])));
     }
     if (largest_numeric < opt.zero_threshold && largest_analytic < opt.zero_threshold) {
       result.message = "gradcheck: " + target.name + " (" + shape_str(x) +
@@ -118,10 +118,9 @@ GradcheckResult gradcheck(const GradcheckFunction& f, std::vector<Tensor> inputs
     if (worst > opt.tolerance) {
       std::ostringstream m;
       m << "gradcheck: " << target.name << " (" << shape_str(x) << ") element ("
-        << worst_at / cols(x) << ", " << worst_at % cols(x)
-        << "): analytic " << target.analytic.data()[worst_at] << " vs numeric "
-        << numeric[worst_at] << ", relative error " << worst << " > tolerance "
-        << opt.tolerance;
+        << worst_at / cols(x) << ", " << worst_at % cols(x) << "): analytic "
+        << target.analytic.data()[worst_at] << " vs numeric " << numeric[worst_at]
+        << ", relative error " << worst << " > tolerance " << opt.tolerance;
       result.message = m.str();
       return result;
     }

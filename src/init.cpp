@@ -11,7 +11,9 @@ std::uint64_t splitmix64(std::uint64_t& x) {
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
   return z ^ (z >> 31);
 }
-std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+std::uint64_t rotl(std::uint64_t x, int k) {
+  return (x << k) | (x >> (64 - k));
+}
 constexpr double kTwoPi = 6.283185307179586476925286766559;
 }  // namespace
 
@@ -41,9 +43,13 @@ std::uint64_t Rng::below(std::uint64_t n) {
   return x % n;
 }
 
-float Rng::uniform() { return static_cast<float>(next() >> 40) * (1.0f / 16777216.0f); }
+float Rng::uniform() {
+  return static_cast<float>(next() >> 40) * (1.0f / 16777216.0f);
+}
 
-float Rng::uniform(float lo, float hi) { return lo + (hi - lo) * uniform(); }
+float Rng::uniform(float lo, float hi) {
+  return lo + (hi - lo) * uniform();
+}
 
 float Rng::normal() {
   // Box-Muller on doubles; u1 in (0, 1] so the log is finite.
@@ -52,9 +58,13 @@ float Rng::normal() {
   return static_cast<float>(std::sqrt(-2.0 * std::log(u1)) * std::cos(kTwoPi * u2));
 }
 
-float Rng::normal(float mean, float stddev) { return mean + stddev * normal(); }
+float Rng::normal(float mean, float stddev) {
+  return mean + stddev * normal();
+}
 
-Rng Rng::split() { return Rng(next()); }
+Rng Rng::split() {
+  return Rng(next());
+}
 
 void Rng::set_state(const State& s) {
   if (s[0] == 0 && s[1] == 0 && s[2] == 0 && s[3] == 0)
@@ -68,13 +78,17 @@ double init_variance(Init kind, std::size_t fan_in, std::size_t fan_out) {
   const double in = static_cast<double>(fan_in), out = static_cast<double>(fan_out);
   switch (kind) {
     case Init::xavier_uniform:
-    case Init::xavier_normal: return 2.0 / (in + out);
+    case Init::xavier_normal:
+      return 2.0 / (in + out);
     case Init::he_uniform:
-    case Init::he_normal: return 2.0 / in;
+    case Init::he_normal:
+      return 2.0 / in;
     case Init::lecun_uniform:
-    case Init::lecun_normal: return 1.0 / in;
+    case Init::lecun_normal:
+      return 1.0 / in;
     case Init::zeros:
-    case Init::constant: return 0.0;
+    case Init::constant:
+      return 0.0;
   }
   return 0.0;
 }
@@ -85,8 +99,8 @@ Tensor initialize(Init kind, std::size_t r, std::size_t c, Rng& rng, float value
   if (r == 0) throw Error(std::string("initialize: ") + init_name(kind) + " needs fan_in > 0");
   Tensor t({r, c});
   const double variance = init_variance(kind, r, c);
-  const bool uniform = kind == Init::xavier_uniform || kind == Init::he_uniform ||
-                       kind == Init::lecun_uniform;
+  const bool uniform =
+      kind == Init::xavier_uniform || kind == Init::he_uniform || kind == Init::lecun_uniform;
   if (uniform) {
     const float a = static_cast<float>(std::sqrt(3.0 * variance));  // U(-a, a) has variance a^2/3
     for (float& v : t) v = rng.uniform(-a, a);
@@ -99,14 +113,22 @@ Tensor initialize(Init kind, std::size_t r, std::size_t c, Rng& rng, float value
 
 const char* init_name(Init kind) {
   switch (kind) {
-    case Init::xavier_uniform: return "xavier_uniform";
-    case Init::xavier_normal: return "xavier_normal";
-    case Init::he_uniform: return "he_uniform";
-    case Init::he_normal: return "he_normal";
-    case Init::lecun_uniform: return "lecun_uniform";
-    case Init::lecun_normal: return "lecun_normal";
-    case Init::zeros: return "zeros";
-    case Init::constant: return "constant";
+    case Init::xavier_uniform:
+      return "xavier_uniform";
+    case Init::xavier_normal:
+      return "xavier_normal";
+    case Init::he_uniform:
+      return "he_uniform";
+    case Init::he_normal:
+      return "he_normal";
+    case Init::lecun_uniform:
+      return "lecun_uniform";
+    case Init::lecun_normal:
+      return "lecun_normal";
+    case Init::zeros:
+      return "zeros";
+    case Init::constant:
+      return "constant";
   }
   return "?";
 }

@@ -68,7 +68,9 @@ void elementwise_loss_forward(Tape& t, Var out, Var pred, Reduction r, L l) {
   n.value(0, 0) = static_cast<float>(total * n.alpha);
 }
 
-float clamp_prob(float p) { return std::clamp(p, kProbEps, 1.0f - kProbEps); }
+float clamp_prob(float p) {
+  return std::clamp(p, kProbEps, 1.0f - kProbEps);
+}
 
 }  // namespace
 
@@ -198,8 +200,8 @@ void categorical_cross_entropy_backward(Tape& t, const Node& n) {
 }
 
 Var categorical_cross_entropy(Var probs, const Tensor& targets, Reduction r) {
-  Var out = record_loss("categorical_cross_entropy", probs, targets,
-                        categorical_cross_entropy_backward);
+  Var out =
+      record_loss("categorical_cross_entropy", probs, targets, categorical_cross_entropy_backward);
   Tape& t = probs.tape();
   elementwise_loss_forward(t, out, probs, r, [](float p, float y) {
     return -static_cast<double>(y) * std::log(std::max(p, kProbEps));
@@ -249,16 +251,14 @@ Var rmse(Var prediction, const Tensor& target, Reduction r) {
 }
 
 void mae_backward(Tape& t, const Node& n) {
-  elementwise_loss_backward(t, n, [](float p, float y) {
-    return p > y ? 1.0f : (p < y ? -1.0f : 0.0f);
-  });
+  elementwise_loss_backward(t, n,
+                            [](float p, float y) { return p > y ? 1.0f : (p < y ? -1.0f : 0.0f); });
 }
 
 Var mae(Var prediction, const Tensor& target, Reduction r) {
   Var out = record_loss("mae", prediction, target, mae_backward);
-  elementwise_loss_forward(prediction.tape(), out, prediction, r, [](float p, float y) {
-    return std::fabs(static_cast<double>(p) - y);
-  });
+  elementwise_loss_forward(prediction.tape(), out, prediction, r,
+                           [](float p, float y) { return std::fabs(static_cast<double>(p) - y); });
   return out;
 }
 

@@ -73,8 +73,7 @@ void add_column_sums(const Tensor& g, Tensor& grad_row, float factor) {
 
 void require_same_shape(const char* op, const Tensor& a, const Tensor& b) {
   if (a.shape() != b.shape())
-    throw Error(std::string(op) + ": shapes " + shape_str(a) + " and " + shape_str(b) +
-                " differ");
+    throw Error(std::string(op) + ": shapes " + shape_str(a) + " and " + shape_str(b) + " differ");
 }
 
 }  // namespace
@@ -103,8 +102,8 @@ Var matmul(Var a, Var b) {
     throw Error("matmul: a is " + shape_str(av) + " but b is " + shape_str(bv) +
                 " (a's columns must equal b's rows)");
   Tensor& y = output(t, out, rows(av), cols(bv));
-  gemm(false, false, rows(av), cols(bv), cols(av), 1.0f, av.data(), cols(av), bv.data(),
-       cols(bv), 0.0f, y.data(), cols(bv));
+  gemm(false, false, rows(av), cols(bv), cols(av), 1.0f, av.data(), cols(av), bv.data(), cols(bv),
+       0.0f, y.data(), cols(bv));
   return out;
 }
 
@@ -133,8 +132,12 @@ Var dense_impl(Var x, Var W, const Var* b) {
 }
 }  // namespace
 
-Var dense(Var x, Var W, Var b) { return dense_impl(x, W, &b); }
-Var dense(Var x, Var W) { return dense_impl(x, W, nullptr); }
+Var dense(Var x, Var W, Var b) {
+  return dense_impl(x, W, &b);
+}
+Var dense(Var x, Var W) {
+  return dense_impl(x, W, nullptr);
+}
 
 // ---- add / sub (alpha = sign of b; option = 1 when b is a row broadcast over a's rows) ----
 
@@ -174,8 +177,12 @@ Var add_or_sub(const char* op, Var a, Var b, float sign) {
 }
 }  // namespace
 
-Var add(Var a, Var b) { return add_or_sub("add", a, b, 1.0f); }
-Var sub(Var a, Var b) { return add_or_sub("sub", a, b, -1.0f); }
+Var add(Var a, Var b) {
+  return add_or_sub("add", a, b, 1.0f);
+}
+Var sub(Var a, Var b) {
+  return add_or_sub("sub", a, b, -1.0f);
+}
 
 // ---- mul: d(ab)/da = g*b, d(ab)/db = g*a ----
 
@@ -226,15 +233,17 @@ Var reduce(const char* op, Var a, bool average) {
   const Tensor& av = t.value_at(a.index());
   double total = 0.0;  // double: a float running sum loses digits over large tensors
   for (float v : av) total += v;
-  const float factor = average ? 1.0f / static_cast<float>(std::max<std::size_t>(av.size(), 1))
-                               : 1.0f;
+  const float factor =
+      average ? 1.0f / static_cast<float>(std::max<std::size_t>(av.size(), 1)) : 1.0f;
   t.node(out).alpha = factor;
   output(t, out, 1, 1)(0, 0) = static_cast<float>(total * factor);
   return out;
 }
 }  // namespace
 
-Var sum(Var a) { return reduce("sum", a, false); }
+Var sum(Var a) {
+  return reduce("sum", a, false);
+}
 Var mean(Var a) {
   if (a.value().size() == 0) throw Error("mean: input is " + a.shape() + " (empty)");
   return reduce("mean", a, true);
@@ -245,12 +254,16 @@ Var mean(Var a) {
 void exp_backward(Tape& t, const Node& n) {
   unary_backward(t, n, [](float, float y, float g) { return g * y; });
 }
-Var exp(Var x) { return unary_array("exp", x, exp_backward, detail::exp); }
+Var exp(Var x) {
+  return unary_array("exp", x, exp_backward, detail::exp);
+}
 
 void log_backward(Tape& t, const Node& n) {
   unary_backward(t, n, [](float x, float, float g) { return g / x; });
 }
-Var log(Var x) { return unary("log", x, log_backward, [](float v) { return std::log(v); }); }
+Var log(Var x) {
+  return unary("log", x, log_backward, [](float v) { return std::log(v); });
+}
 
 // ---- activations ----
 
@@ -267,14 +280,15 @@ Var sigmoid(Var x) {
 void tanh_backward(Tape& t, const Node& n) {
   unary_backward(t, n, [](float, float y, float g) { return g * (1.0f - y * y); });
 }
-Var tanh(Var x) { return unary_array("tanh", x, tanh_backward, detail::tanh); }
+Var tanh(Var x) {
+  return unary_array("tanh", x, tanh_backward, detail::tanh);
+}
 
 // The true derivative of a step is 0 (option 0); straight-through (option 1) lets the
 // gradient pass where |x| <= 1, the usual trick for training binary units.
 void step_backward(Tape& t, const Node& n) {
   if (n.option == 0) return;
-  unary_backward(t, n,
-                 [](float x, float, float g) { return std::fabs(x) <= 1.0f ? g : 0.0f; });
+  unary_backward(t, n, [](float x, float, float g) { return std::fabs(x) <= 1.0f ? g : 0.0f; });
 }
 Var step(Var x, StepGradient gradient) {
   Var out = unary("step", x, step_backward, [](float v) { return v >= 0.0f ? 1.0f : 0.0f; });
@@ -380,37 +394,55 @@ Var log_softmax(Var x) {
 
 Var activate(Var x, Activation a, float alpha) {
   switch (a) {
-    case Activation::identity: return x;
-    case Activation::sigmoid: return sigmoid(x);
-    case Activation::tanh: return tanh(x);
-    case Activation::step: return step(x);
-    case Activation::relu: return relu(x);
-    case Activation::leaky_relu: return leaky_relu(x, alpha != 0.0f ? alpha : 0.01f);
-    case Activation::elu: return elu(x, alpha != 0.0f ? alpha : 1.0f);
-    case Activation::softmax: return softmax(x);
-    case Activation::log_softmax: return log_softmax(x);
+    case Activation::identity:
+      return x;
+    case Activation::sigmoid:
+      return sigmoid(x);
+    case Activation::tanh:
+      return tanh(x);
+    case Activation::step:
+      return step(x);
+    case Activation::relu:
+      return relu(x);
+    case Activation::leaky_relu:
+      return leaky_relu(x, alpha != 0.0f ? alpha : 0.01f);
+    case Activation::elu:
+      return elu(x, alpha != 0.0f ? alpha : 1.0f);
+    case Activation::softmax:
+      return softmax(x);
+    case Activation::log_softmax:
+      return log_softmax(x);
   }
   throw Error("activate: unknown activation");
 }
 
 namespace {
 constexpr Activation kAllActivations[] = {
-    Activation::identity, Activation::sigmoid,    Activation::tanh,
-    Activation::step,     Activation::relu,       Activation::leaky_relu,
-    Activation::elu,      Activation::softmax,    Activation::log_softmax};
+    Activation::identity, Activation::sigmoid, Activation::tanh,
+    Activation::step,     Activation::relu,    Activation::leaky_relu,
+    Activation::elu,      Activation::softmax, Activation::log_softmax};
 }
 
 const char* activation_name(Activation a) {
   switch (a) {
-    case Activation::identity: return "identity";
-    case Activation::sigmoid: return "sigmoid";
-    case Activation::tanh: return "tanh";
-    case Activation::step: return "step";
-    case Activation::relu: return "relu";
-    case Activation::leaky_relu: return "leaky_relu";
-    case Activation::elu: return "elu";
-    case Activation::softmax: return "softmax";
-    case Activation::log_softmax: return "log_softmax";
+    case Activation::identity:
+      return "identity";
+    case Activation::sigmoid:
+      return "sigmoid";
+    case Activation::tanh:
+      return "tanh";
+    case Activation::step:
+      return "step";
+    case Activation::relu:
+      return "relu";
+    case Activation::leaky_relu:
+      return "leaky_relu";
+    case Activation::elu:
+      return "elu";
+    case Activation::softmax:
+      return "softmax";
+    case Activation::log_softmax:
+      return "log_softmax";
   }
   return "?";
 }
@@ -476,14 +508,17 @@ Var batch_norm(Var x, Var gamma, Var beta, float eps, const Tensor* fixed_mean,
   Var out = t.record("batch_norm", {x, gamma, beta}, batch_norm_backward);
   const Tensor& xv = t.value_at(x.index());
   const std::size_t r = rows(xv), c = cols(xv);
-  for (const Tensor* row : {&t.value_at(gamma.index()), &t.value_at(beta.index()), fixed_mean, fixed_var})
+  for (const Tensor* row :
+       {&t.value_at(gamma.index()), &t.value_at(beta.index()), fixed_mean, fixed_var})
     if (row && (rows(*row) != 1 || cols(*row) != c))
       throw Error("batch_norm: input is " + shape_str(xv) + " but a per-feature row is " +
                   shape_str(*row) + " (must be " + shape_str(1, c) + ")");
   const bool use_batch = fixed_mean == nullptr || fixed_var == nullptr;
   if (use_batch && r < 2)
-    throw Error("batch_norm: training needs more than one row per batch to estimate a "
-                "variance (input is " + shape_str(xv) + ")");
+    throw Error(
+        "batch_norm: training needs more than one row per batch to estimate a "
+        "variance (input is " +
+        shape_str(xv) + ")");
   Node& n = t.node(out);
   n.option = use_batch ? 1 : 0;
   resize(n.saved, r, c);

@@ -118,8 +118,8 @@ void rmsprop_range(const RmspropConstants& k, float* __restrict p, const float* 
     }
   }
 }
-using RmspropRange = void (*)(const RmspropConstants&, float*, const float*, float*, float*,
-                              float*, std::size_t);
+using RmspropRange = void (*)(const RmspropConstants&, float*, const float*, float*, float*, float*,
+                              std::size_t);
 template <std::size_t... I>
 constexpr std::array<RmspropRange, sizeof...(I)> rmsprop_table(std::index_sequence<I...>) {
   return {{&rmsprop_range<(I >> 2) & 1, (I >> 1) & 1, I & 1>...}};
@@ -268,8 +268,8 @@ void SGD::step() {
     float* buf = o.momentum != 0.0 ? buffer(i, 0).data() : nullptr;
     const std::size_t n = param.value.size();
     const SgdConstants k{wd, mu, damp, neg_lr};
-    const SgdRange update = pick(kSgdRanges, o.weight_decay != 0.0, buf != nullptr, first,
-                                 o.nesterov);
+    const SgdRange update =
+        pick(kSgdRanges, o.weight_decay != 0.0, buf != nullptr, first, o.nesterov);
     for_each_chunk(n, [&](std::size_t begin, std::size_t end) {
       update(k, p + begin, grad + begin, buf ? buf + begin : nullptr, end - begin);
     });
@@ -364,11 +364,12 @@ void Adam::step() {
     float* v = buffer(i, 1).data();
     float* vmax = o.amsgrad ? buffer(i, 2).data() : nullptr;
     const std::size_t n = param.value.size();
-    const AdamConstants k{b1, one_minus_b1, b2, one_minus_b2, eps, wd, decay, bc2_sqrt,
-                          neg_step_size};
-    auto update = decoupled_ ? (vmax ? adam_range<true, false, true> : adam_range<true, false, false>)
-                  : coupled  ? (vmax ? adam_range<false, true, true> : adam_range<false, true, false>)
-                             : (vmax ? adam_range<false, false, true> : adam_range<false, false, false>);
+    const AdamConstants k{b1, one_minus_b1, b2,       one_minus_b2, eps,
+                          wd, decay,        bc2_sqrt, neg_step_size};
+    auto update =
+        decoupled_ ? (vmax ? adam_range<true, false, true> : adam_range<true, false, false>)
+        : coupled  ? (vmax ? adam_range<false, true, true> : adam_range<false, true, false>)
+                   : (vmax ? adam_range<false, false, true> : adam_range<false, false, false>);
     for_each_chunk(n, [&](std::size_t begin, std::size_t end) {
       update(k, p + begin, grad + begin, m + begin, v + begin, vmax ? vmax + begin : nullptr,
              end - begin);
@@ -556,7 +557,8 @@ void ReduceOnPlateau::load_state(const StateDict& s) {
 
 float clip_grad_norm(const std::vector<Parameter*>& params, float max_norm) {
   // (not require(): that would build the message string on every step)
-  if (!(max_norm >= 0.0f)) throw Error("clip_grad_norm: max_norm " + num(max_norm) + " must be >= 0");
+  if (!(max_norm >= 0.0f))
+    throw Error("clip_grad_norm: max_norm " + num(max_norm) + " must be >= 0");
   double sum = 0.0;
   for (const Parameter* p : params) {
     const float* g = p->grad.data();

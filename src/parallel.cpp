@@ -5,13 +5,13 @@
 #include <cblas.h>
 #include <immintrin.h>
 
+#include <unistd.h>
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <unistd.h>
-#include <cstdint>
-#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -26,7 +26,9 @@ unsigned enable_flush_denormals() {
   return old;
 }
 
-void restore_float_mode(unsigned mxcsr) { _mm_setcsr(mxcsr); }
+void restore_float_mode(unsigned mxcsr) {
+  _mm_setcsr(mxcsr);
+}
 
 namespace {
 
@@ -69,8 +71,10 @@ class Pool {
     // The other blocks are nearly done when ours is; spin, but give the core away if a
     // worker was descheduled (a busy machine), instead of burning its time slice.
     for (int spins = 0; done_.load(std::memory_order_acquire) < count; ++spins) {
-      if (spins < 4000) _mm_pause();
-      else std::this_thread::yield();
+      if (spins < 4000)
+        _mm_pause();
+      else
+        std::this_thread::yield();
     }
   }
 
@@ -146,7 +150,9 @@ void parallel_for(std::size_t count, void (*task)(void*, std::size_t), void* con
   pool().run(count, task, context);
 }
 
-std::size_t pool_threads() { return pool().threads(); }
+std::size_t pool_threads() {
+  return pool().threads();
+}
 
 }  // namespace detail
 
@@ -158,7 +164,9 @@ void set_num_threads(std::size_t threads) {
     detail::g_pool = std::make_unique<detail::Pool>(threads);
 }
 
-std::size_t num_threads() { return detail::pool_threads(); }
+std::size_t num_threads() {
+  return detail::pool_threads();
+}
 
 void restart_with_single_threaded_blas(char** argv) {
   if (std::getenv("OPENBLAS_NUM_THREADS")) return;
@@ -168,6 +176,8 @@ void restart_with_single_threaded_blas(char** argv) {
 }
 
 FlushDenormalsScope::FlushDenormalsScope() : previous_(detail::enable_flush_denormals()) {}
-FlushDenormalsScope::~FlushDenormalsScope() { detail::restore_float_mode(previous_); }
+FlushDenormalsScope::~FlushDenormalsScope() {
+  detail::restore_float_mode(previous_);
+}
 
 }  // namespace tg

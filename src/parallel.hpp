@@ -14,7 +14,8 @@ void parallel_for(std::size_t count, void (*task)(void* context, std::size_t ind
 // The same for any callable, without the heap allocation a std::function may need.
 template <class F>
 void parallel_for(std::size_t count, F& task) {
-  parallel_for(count, [](void* f, std::size_t i) { (*static_cast<F*>(f))(i); }, &task);
+  parallel_for(
+      count, [](void* f, std::size_t i) { (*static_cast<F*>(f))(i); }, &task);
 }
 std::size_t pool_threads();
 

@@ -11,14 +11,30 @@ thread_local bool g_detect_anomaly = false;
 thread_local const std::string* g_layer = nullptr;
 }  // namespace
 
-bool grad_enabled() { return g_grad_enabled; }
-bool anomaly_detection_enabled() { return g_detect_anomaly; }
-DetectAnomaly::DetectAnomaly() : previous_(g_detect_anomaly) { g_detect_anomaly = true; }
-DetectAnomaly::~DetectAnomaly() { g_detect_anomaly = previous_; }
-LayerScope::LayerScope(const std::string* name) : previous_(g_layer) { g_layer = name; }
-LayerScope::~LayerScope() { g_layer = previous_; }
-NoGradGuard::NoGradGuard() : previous_(g_grad_enabled) { g_grad_enabled = false; }
-NoGradGuard::~NoGradGuard() { g_grad_enabled = previous_; }
+bool grad_enabled() {
+  return g_grad_enabled;
+}
+bool anomaly_detection_enabled() {
+  return g_detect_anomaly;
+}
+DetectAnomaly::DetectAnomaly() : previous_(g_detect_anomaly) {
+  g_detect_anomaly = true;
+}
+DetectAnomaly::~DetectAnomaly() {
+  g_detect_anomaly = previous_;
+}
+LayerScope::LayerScope(const std::string* name) : previous_(g_layer) {
+  g_layer = name;
+}
+LayerScope::~LayerScope() {
+  g_layer = previous_;
+}
+NoGradGuard::NoGradGuard() : previous_(g_grad_enabled) {
+  g_grad_enabled = false;
+}
+NoGradGuard::~NoGradGuard() {
+  g_grad_enabled = previous_;
+}
 
 Parameter::Parameter(Tensor initial, std::string n)
     : name(std::move(n)), value(std::move(initial)), grad(zeros(rows(value), cols(value))) {}
@@ -60,8 +76,7 @@ float Var::item() const {
 
 void Tape::check(Var v, const char* op) const {
   if (!v.tape_) throw Error(std::string(op) + ": an input is an empty Var");
-  if (v.tape_ != this)
-    throw Error(std::string(op) + ": an input was recorded on a different tape");
+  if (v.tape_ != this) throw Error(std::string(op) + ": an input was recorded on a different tape");
   if (v.generation_ != generation_ || v.index_ >= size_)
     throw Error(std::string(op) +
                 ": an input was recorded before tape.clear(); record the step again");
@@ -113,8 +128,7 @@ void Tape::check_value(std::size_t i) const {
   if (bad == v.size()) return;
   throw Error("anomaly: " + describe_entry(*this, i) + " produced " +
               std::to_string(v.data()[bad]) + " at row " + std::to_string(bad / cols(v)) +
-              ", column " + std::to_string(bad % cols(v)) + " of its " + shape_str(v) +
-              " output");
+              ", column " + std::to_string(bad % cols(v)) + " of its " + shape_str(v) + " output");
 }
 
 void Tape::check_input_grads(std::size_t i) const {
@@ -125,10 +139,11 @@ void Tape::check_input_grads(std::size_t i) const {
     const Tensor& g = in.param ? in.param->grad : in.grad;
     const std::size_t bad = first_non_finite(g);
     if (bad == g.size()) continue;
-    throw Error("anomaly: the backward of " + describe_entry(*this, i) + " made the gradient of its input " +
-                std::to_string(k) + " ('" + in.op + "', tape entry " +
-                std::to_string(n.inputs[k]) + ") " + std::to_string(g.data()[bad]) + " at row " +
-                std::to_string(bad / cols(g)) + ", column " + std::to_string(bad % cols(g)));
+    throw Error("anomaly: the backward of " + describe_entry(*this, i) +
+                " made the gradient of its input " + std::to_string(k) + " ('" + in.op +
+                "', tape entry " + std::to_string(n.inputs[k]) + ") " +
+                std::to_string(g.data()[bad]) + " at row " + std::to_string(bad / cols(g)) +
+                ", column " + std::to_string(bad % cols(g)));
   }
 }
 
@@ -214,8 +229,9 @@ void Tape::backward(Var loss) {
 void Tape::backward(Var output, const Tensor& seed) {
   check(output, "backward");
   if (backpropagated_)
-    throw Error("backward: this recording was already backpropagated; call clear() and "
-                "record the next step");
+    throw Error(
+        "backward: this recording was already backpropagated; call clear() and "
+        "record the next step");
   Node& root = nodes_[output.index_];
   if (!root.requires_grad)
     throw Error("backward: the output '" + std::string(root.op) +

@@ -8,9 +8,13 @@ std::string shape_str(std::size_t r, std::size_t c) {
   return std::to_string(r) + "x" + std::to_string(c);
 }
 
-std::string shape_str(const Tensor& t) { return shape_str(rows(t), cols(t)); }
+std::string shape_str(const Tensor& t) {
+  return shape_str(rows(t), cols(t));
+}
 
-Tensor zeros(std::size_t r, std::size_t c) { return full(r, c, 0.0f); }
+Tensor zeros(std::size_t r, std::size_t c) {
+  return full(r, c, 0.0f);
+}
 
 Tensor full(std::size_t r, std::size_t c, float value) {
   Tensor t({r, c});

@@ -83,10 +83,15 @@ bool EarlyStopping::update(int epoch, double metric) {
 
 // ---- ProgressBar ----
 
-bool ProgressBar::is_terminal(std::FILE* stream) { return isatty(fileno(stream)) != 0; }
+bool ProgressBar::is_terminal(std::FILE* stream) {
+  return isatty(fileno(stream)) != 0;
+}
 
 ProgressBar::ProgressBar(std::size_t total, std::string label, std::FILE* stream)
-    : total_(total), label_(std::move(label)), stream_(stream), enabled_(is_terminal(stream)),
+    : total_(total),
+      label_(std::move(label)),
+      stream_(stream),
+      enabled_(is_terminal(stream)),
       start_(now_seconds()) {}
 
 void ProgressBar::update(std::size_t done, double loss) {
@@ -127,8 +132,8 @@ std::string format_epoch(const EpochMetrics& m, int epochs, const std::string& v
   return line;
 }
 
-FitResult fit(Module& model, Optimizer& optimizer, BatchIterator& train,
-              BatchIterator* validation, const FitOptions& options) {
+FitResult fit(Module& model, Optimizer& optimizer, BatchIterator& train, BatchIterator* validation,
+              const FitOptions& options) {
   FlushDenormalsScope flush_denormals;
   FitResult result;
   const LossFunction loss_fn = options.loss ? options.loss : LossFunction(default_loss);
@@ -188,7 +193,7 @@ FitResult fit(Module& model, Optimizer& optimizer, BatchIterator& train,
       std::fprintf(stderr, "%s\n",
                    format_epoch(m, options.epochs, options.validation_name).c_str());
 
-    const double monitored = options.monitor ? options.monitor(m)
+    const double monitored = options.monitor     ? options.monitor(m)
                              : m.validation_loss ? *m.validation_loss
                                                  : m.train_loss;
     if (options.schedule) options.schedule->step();

@@ -22,22 +22,42 @@ void* operator new(std::size_t size) {
   if (void* p = std::malloc(size ? size : 1)) return p;
   throw std::bad_alloc();
 }
-void* operator new[](std::size_t size) { return operator new(size); }
+void* operator new[](std::size_t size) {
+  return operator new(size);
+}
 void* operator new(std::size_t size, std::align_val_t align) {
   if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1);
   const std::size_t a = static_cast<std::size_t>(align);
   if (void* p = std::aligned_alloc(a, (size + a - 1) / a * a)) return p;
   throw std::bad_alloc();
 }
-void* operator new[](std::size_t size, std::align_val_t align) { return operator new(size, align); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void* operator new[](std::size_t size, std::align_val_t align) {
+  return operator new(size, align);
+}
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, std::size_t) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::align_val_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, std::align_val_t) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
+  std::free(p);
+}
 
 using namespace tg;
 
@@ -47,7 +67,8 @@ Dataset random_images(std::size_t n, std::uint64_t seed) {
   Dataset d;
   d.name = "random";
   d.image_rows = d.image_cols = 28;
-  for (std::size_t i = 0; i < n * 784; ++i) d.pixels.push_back(static_cast<std::uint8_t>(rng.below(256)));
+  for (std::size_t i = 0; i < n * 784; ++i)
+    d.pixels.push_back(static_cast<std::uint8_t>(rng.below(256)));
   for (std::size_t i = 0; i < n; ++i) d.labels.push_back(static_cast<std::int32_t>(rng.below(10)));
   return d;
 }
@@ -88,7 +109,8 @@ TEST(Allocations, ATrainingStepOfTheMnistMlpAllocatesNothingAfterTheFirst) {
     model.add<ReLU>();
     model.add<Dense>(128, 10, rng);
     Adam optimizer(model.parameters());
-    EXPECT_EQ(allocations_after_the_first_step(model, optimizer, threads), 0) << threads << " threads";
+    EXPECT_EQ(allocations_after_the_first_step(model, optimizer, threads), 0)
+        << threads << " threads";
   }
 }
 
@@ -101,8 +123,10 @@ TEST(Allocations, BatchNormDropoutAndEveryOptimizerAllocateNothingAfterTheFirstS
   model.add<Dropout>(0.2f, 1);
   model.add<Dense>(64, 10, rng);
   std::vector<std::unique_ptr<Optimizer>> optimizers;
-  optimizers.push_back(std::make_unique<SGD>(model.parameters(), SGDOptions{.momentum = 0.9, .nesterov = true}));
-  optimizers.push_back(std::make_unique<RMSprop>(model.parameters(), RMSpropOptions{.momentum = 0.9, .centered = true}));
+  optimizers.push_back(
+      std::make_unique<SGD>(model.parameters(), SGDOptions{.momentum = 0.9, .nesterov = true}));
+  optimizers.push_back(std::make_unique<RMSprop>(
+      model.parameters(), RMSpropOptions{.momentum = 0.9, .centered = true}));
   optimizers.push_back(std::make_unique<AdamW>(model.parameters(), AdamWOptions{.amsgrad = true}));
   for (auto& optimizer : optimizers)
     EXPECT_EQ(allocations_after_the_first_step(model, *optimizer, 1), 0) << optimizer->type();

@@ -32,17 +32,17 @@ Var cube(Var x, CubeBackward kind) {
 }  // namespace
 
 TEST(Gradcheck, PassesACorrectBackward) {
-  auto r = gradcheck(
-      [](Tape&, const std::vector<Var>& in) { return cube(in[0], CubeBackward::right); },
-      {random_tensor(3, 4, 40)});
+  auto r =
+      gradcheck([](Tape&, const std::vector<Var>& in) { return cube(in[0], CubeBackward::right); },
+                {random_tensor(3, 4, 40)});
   EXPECT_TRUE(r) << r.message;
   EXPECT_LT(r.max_relative_error, 1e-2);
 }
 
 TEST(Gradcheck, FailsWhenTheBackwardIsReplacedByZeros) {
-  auto r = gradcheck(
-      [](Tape&, const std::vector<Var>& in) { return cube(in[0], CubeBackward::zero); },
-      {random_tensor(3, 4, 41)});
+  auto r =
+      gradcheck([](Tape&, const std::vector<Var>& in) { return cube(in[0], CubeBackward::zero); },
+                {random_tensor(3, 4, 41)});
   EXPECT_FALSE(r);
   EXPECT_NE(r.message.find("input 0"), std::string::npos) << r.message;
 }
@@ -57,9 +57,8 @@ TEST(Gradcheck, FailsWhenTheBackwardIsOffByAFactorOfTwo) {
 
 TEST(Gradcheck, FailsWhenBothGradientsAreZeroEverywhereBecauseThatProvesNothing) {
   // The output does not depend on the input at all: numeric and analytic are both 0.
-  auto r = gradcheck(
-      [](Tape&, const std::vector<Var>& in) { return mul(in[0], in[1]); },
-      {random_tensor(2, 3, 43), zeros(2, 3)});
+  auto r = gradcheck([](Tape&, const std::vector<Var>& in) { return mul(in[0], in[1]); },
+                     {random_tensor(2, 3, 43), zeros(2, 3)});
   EXPECT_FALSE(r);
   EXPECT_NE(r.message.find("input 0"), std::string::npos) << r.message;
   EXPECT_NE(r.message.find("zero gradient everywhere"), std::string::npos) << r.message;

@@ -1,6 +1,6 @@
 // Layers: gradient-checked (inputs and parameters), modes, naming, saved state.
-#include "tapegrad/gradcheck.hpp"
 #include "tapegrad/layers.hpp"
+#include "tapegrad/gradcheck.hpp"
 #include "test_util.hpp"
 
 #include <gtest/gtest.h>
@@ -11,7 +11,9 @@ using namespace tg;
 using test::random_tensor;
 
 namespace {
-std::vector<Parameter*> params_of(Module& m) { return m.parameters(); }
+std::vector<Parameter*> params_of(Module& m) {
+  return m.parameters();
+}
 }  // namespace
 
 TEST(DenseLayer, GradientsOfInputWeightAndBiasMatchCentralDifferences) {
@@ -113,7 +115,7 @@ TEST(BatchNorm1d, RunningStatisticsApproachTheDatasMeanAndVariance) {
   for (int step = 0; step < 200; ++step) {
     Tensor x({64, 2});
     for (std::size_t i = 0; i < 64; ++i) {
-      x(i, 0) = rng.normal(3.0f, 2.0f);  // mean 3, variance 4
+      x(i, 0) = rng.normal(3.0f, 2.0f);   // mean 3, variance 4
       x(i, 1) = rng.normal(-1.0f, 0.5f);  // mean -1, variance 0.25
     }
     Tape tape;
@@ -204,8 +206,8 @@ TEST(Sequential, NamesParametersByPositionLikeZeroDotWeight) {
     names.push_back(name);
     EXPECT_EQ(p->name, name);
   }
-  EXPECT_EQ(names, (std::vector<std::string>{"0.weight", "0.bias", "2.weight", "2.bias",
-                                             "4.weight", "4.bias"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"0.weight", "0.bias", "2.weight", "2.bias", "4.weight",
+                                             "4.bias"}));
 }
 
 TEST(Sequential, TrainAndEvalReachEveryLayer) {
@@ -257,7 +259,8 @@ TEST(ModelState, ADifferentArchitectureNamesTheFirstMismatchingTensorAndChangesN
     load_model_state(model, model_state(other), "ckpt.tg");
     FAIL();
   } catch (const Error& e) {
-    EXPECT_STREQ(e.what(), "ckpt.tg: tensor '0.weight' is 4x9 in the saved state but 4x8 in the model");
+    EXPECT_STREQ(e.what(),
+                 "ckpt.tg: tensor '0.weight' is 4x9 in the saved state but 4x8 in the model");
   }
   EXPECT_EQ(model.named_parameters()[0].second->value, before);
 }

@@ -1,6 +1,6 @@
 // Losses: gradient-checked, stable at extreme logits, and equal to their textbook values.
-#include "tapegrad/gradcheck.hpp"
 #include "tapegrad/losses.hpp"
+#include "tapegrad/gradcheck.hpp"
 #include "tapegrad/ops.hpp"
 #include "test_util.hpp"
 
@@ -73,7 +73,8 @@ TEST(SoftmaxCrossEntropy, EqualsMinusLogSoftmaxOfTheTrueClass) {
   Tape tape;
   Tensor logits = tensor({{2.0f, 1.0f, 0.1f}});
   Var loss = softmax_cross_entropy(tape.constant(logits), {0});
-  const double expected = -std::log(std::exp(2.0) / (std::exp(2.0) + std::exp(1.0) + std::exp(0.1)));
+  const double expected =
+      -std::log(std::exp(2.0) / (std::exp(2.0) + std::exp(1.0) + std::exp(0.1)));
   EXPECT_NEAR(loss.item(), expected, 1e-6);
 }
 
@@ -92,11 +93,17 @@ TEST(SoftmaxCrossEntropy, LogitsOfPlusMinusTenThousandStayFiniteAndCorrect) {
 TEST(SoftmaxCrossEntropy, OutOfRangeLabelsNameTheRowAndValue) {
   Tape tape;
   Var z = tape.constant(zeros(3, 10));
-  EXPECT_EQ(error_of([&] { softmax_cross_entropy(z, {1, 12, 3}); }),
+  EXPECT_EQ(error_of([&] {
+              softmax_cross_entropy(z, {1, 12, 3});
+            }),
             "softmax_cross_entropy: label 12 at row 1 is outside [0, 10)");
-  EXPECT_EQ(error_of([&] { softmax_cross_entropy(z, {-1, 2, 3}); }),
+  EXPECT_EQ(error_of([&] {
+              softmax_cross_entropy(z, {-1, 2, 3});
+            }),
             "softmax_cross_entropy: label -1 at row 0 is outside [0, 10)");
-  EXPECT_EQ(error_of([&] { softmax_cross_entropy(z, {1, 2}); }),
+  EXPECT_EQ(error_of([&] {
+              softmax_cross_entropy(z, {1, 2});
+            }),
             "softmax_cross_entropy: logits are 3x10 but 2 labels were given");
 }
 
@@ -205,8 +212,8 @@ TEST(Rmse, AtZeroLossTheGradientIsZeroNotNaN) {
 TEST(Mae, GradientMatchesAwayFromZeroError) {
   const Tensor target = random_tensor(4, 3, 36);
   Tensor start = target + random_tensor(4, 3, 37, -2, 2, 0.2f);
-  auto res = gradcheck([&](Tape&, const std::vector<Var>& in) { return mae(in[0], target); },
-                       {start});
+  auto res =
+      gradcheck([&](Tape&, const std::vector<Var>& in) { return mae(in[0], target); }, {start});
   EXPECT_TRUE(res) << res.message;
 }
 

@@ -1,7 +1,7 @@
 // Every op is gradient-checked (central differences, relative error) on random inputs of a
 // non-trivial shape, for all of its inputs; plus its forward on known values.
-#include "tapegrad/gradcheck.hpp"
 #include "tapegrad/ops.hpp"
+#include "tapegrad/gradcheck.hpp"
 #include "test_util.hpp"
 
 #include <gtest/gtest.h>
@@ -28,9 +28,8 @@ TEST(Matmul, GradientsOfBothFactorsMatchCentralDifferences) {
 }
 
 TEST(Dense, GradientsOfInputWeightsAndBiasMatchCentralDifferences) {
-  auto r = gradcheck(
-      [](Tape&, const std::vector<Var>& in) { return dense(in[0], in[1], in[2]); },
-      {random_tensor(5, 4, 3), random_tensor(4, 3, 4), random_tensor(1, 3, 5)});
+  auto r = gradcheck([](Tape&, const std::vector<Var>& in) { return dense(in[0], in[1], in[2]); },
+                     {random_tensor(5, 4, 3), random_tensor(4, 3, 4), random_tensor(1, 3, 5)});
   EXPECT_TRUE(r) << r.message;
 }
 
@@ -108,9 +107,13 @@ TEST(Sigmoid, GradientMatchesAndLargeInputsDoNotOverflow) {
   EXPECT_FLOAT_EQ(y.value()(0, 2), 1.0f);
 }
 
-TEST(Tanh, GradientMatches) { expect_unary_gradient_correct(tanh); }
+TEST(Tanh, GradientMatches) {
+  expect_unary_gradient_correct(tanh);
+}
 
-TEST(Relu, GradientMatchesAwayFromTheKink) { expect_unary_gradient_correct(relu); }
+TEST(Relu, GradientMatchesAwayFromTheKink) {
+  expect_unary_gradient_correct(relu);
+}
 
 TEST(LeakyRelu, GradientMatchesForTheDefaultAndACustomSlope) {
   expect_unary_gradient_correct([](Var x) { return leaky_relu(x); });
@@ -122,9 +125,13 @@ TEST(Elu, GradientMatchesForTheDefaultAndACustomAlpha) {
   expect_unary_gradient_correct([](Var x) { return elu(x, 0.5f); });
 }
 
-TEST(Softmax, GradientMatches) { expect_unary_gradient_correct(softmax); }
+TEST(Softmax, GradientMatches) {
+  expect_unary_gradient_correct(softmax);
+}
 
-TEST(LogSoftmax, GradientMatches) { expect_unary_gradient_correct(log_softmax); }
+TEST(LogSoftmax, GradientMatches) {
+  expect_unary_gradient_correct(log_softmax);
+}
 
 TEST(Softmax, OfOneThousandZeroAndMinusOneThousandStaysFiniteAndCorrect) {
   Tape tape;
@@ -212,8 +219,8 @@ TEST(OpErrors, MatmulAddAndMulNameBothShapes) {
 
 TEST(Threads, DenseForwardAndBackwardAreBitIdenticalForOneAndTwoThreads) {
   // The MLP's shapes, batch 64 and a ragged 50: the pool splits GEMM rows, never the k-loop.
-  const std::size_t shapes[][3] = {{64, 784, 256},  {64, 256, 128},   {64, 128, 10},
-                                   {50, 784, 256},  {256, 784, 256},  {64, 784, 1024},
+  const std::size_t shapes[][3] = {{64, 784, 256},  {64, 256, 128},    {64, 128, 10},
+                                   {50, 784, 256},  {256, 784, 256},   {64, 784, 1024},
                                    {64, 1024, 512}, {128, 2048, 1024}, {64, 300, 200}};
   for (const auto& s : shapes) {
     Tensor results[2][4];
@@ -234,7 +241,8 @@ TEST(Threads, DenseForwardAndBackwardAreBitIdenticalForOneAndTwoThreads) {
     set_num_threads(1);
     for (int i = 0; i < 4; ++i)
       EXPECT_EQ(std::memcmp(results[0][i].data(), results[1][i].data(),
-                            results[0][i].size() * sizeof(float)), 0)
+                            results[0][i].size() * sizeof(float)),
+                0)
           << "shape " << s[0] << "x" << s[1] << "x" << s[2] << " output " << i;
   }
   EXPECT_EQ(num_threads(), 1u);

@@ -1,6 +1,6 @@
 // How the tape works: record forward, walk back once, accumulate.
-#include "tapegrad/ops.hpp"
 #include "tapegrad/losses.hpp"
+#include "tapegrad/ops.hpp"
 
 #include <gtest/gtest.h>
 

@@ -831,15 +831,23 @@ TEST(Textbook, OnAnIllConditionedQuadraticAdamAndRmspropBeatSgdWithTheSameStepBu
   // SGD at the largest stable learning rate (0.019 < 2/100), with the best of a few tried.
   double sgd = 1e30;
   for (double lr : {0.005, 0.01, 0.015, 0.019})
-    sgd = std::min(sgd, quadratic_after([lr](tg::Parameter& w) {
-            return std::make_unique<tg::SGD>(std::vector<tg::Parameter*>{&w}, tg::SGDOptions{lr});
-          }, steps));
-  const double adam = quadratic_after([](tg::Parameter& w) {
-    return std::make_unique<tg::Adam>(std::vector<tg::Parameter*>{&w}, tg::AdamOptions{0.05});
-  }, steps);
-  const double rmsprop = quadratic_after([](tg::Parameter& w) {
-    return std::make_unique<tg::RMSprop>(std::vector<tg::Parameter*>{&w}, tg::RMSpropOptions{0.01});
-  }, steps);
+    sgd = std::min(sgd, quadratic_after(
+                            [lr](tg::Parameter& w) {
+                              return std::make_unique<tg::SGD>(std::vector<tg::Parameter*>{&w},
+                                                               tg::SGDOptions{lr});
+                            },
+                            steps));
+  const double adam = quadratic_after(
+      [](tg::Parameter& w) {
+        return std::make_unique<tg::Adam>(std::vector<tg::Parameter*>{&w}, tg::AdamOptions{0.05});
+      },
+      steps);
+  const double rmsprop = quadratic_after(
+      [](tg::Parameter& w) {
+        return std::make_unique<tg::RMSprop>(std::vector<tg::Parameter*>{&w},
+                                             tg::RMSpropOptions{0.01});
+      },
+      steps);
   show("quadratic: best SGD loss", sgd);
   show("quadratic: Adam loss", adam);
   show("quadratic: RMSprop loss", rmsprop);

@@ -24,8 +24,8 @@ Dataset blobs(std::size_t n, std::uint64_t seed) {
   for (std::size_t i = 0; i < n; ++i) {
     const auto c = static_cast<std::int32_t>(rng.below(3));
     for (int k = 0; k < 2; ++k)
-      d.pixels.push_back(static_cast<std::uint8_t>(
-          std::clamp(rng.normal(centres[c][k], 18.0f), 0.0f, 255.0f)));
+      d.pixels.push_back(
+          static_cast<std::uint8_t>(std::clamp(rng.normal(centres[c][k], 18.0f), 0.0f, 255.0f)));
     d.labels.push_back(c);
   }
   return d;
@@ -48,7 +48,8 @@ std::string readme_snippet(const std::string& name) {
   // Drop the two-space indentation the snippet has inside the test.
   std::string out, line;
   std::stringstream lines(body);
-  while (std::getline(lines, line)) out += (line.rfind("  ", 0) == 0 ? line.substr(2) : line) + "\n";
+  while (std::getline(lines, line))
+    out += (line.rfind("  ", 0) == 0 ? line.substr(2) : line) + "\n";
   while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
   return out + "\n```";  // the README's code block ends right after the snippet
 }
@@ -70,11 +71,11 @@ TEST(HandWrittenLoop, TheReadmeLoopTrainsAnMlpOnBlobs) {
   for (int epoch = 0; epoch < 20; ++epoch) {
     batches.begin_epoch(epoch);
     while (batches.next(batch)) {
-      tape.clear();                       // reuses last step's buffers
-      optimizer.zero_grad();              // backward accumulates: start from zero
+      tape.clear();           // reuses last step's buffers
+      optimizer.zero_grad();  // backward accumulates: start from zero
       tg::Var logits = model(tape.constant(batch.images));
       tg::Var loss = tg::softmax_cross_entropy(logits, batch.labels);
-      tape.backward(loss);                // fills every parameter's .grad
+      tape.backward(loss);  // fills every parameter's .grad
       optimizer.step();
     }
   }
@@ -232,7 +233,8 @@ Dataset random_digits(std::size_t n, std::uint64_t seed) {
   Dataset d;
   d.name = "random digits";
   d.image_rows = d.image_cols = 28;
-  for (std::size_t i = 0; i < n * 784; ++i) d.pixels.push_back(static_cast<std::uint8_t>(rng.below(256)));
+  for (std::size_t i = 0; i < n * 784; ++i)
+    d.pixels.push_back(static_cast<std::uint8_t>(rng.below(256)));
   for (std::size_t i = 0; i < n; ++i) d.labels.push_back(static_cast<std::int32_t>(rng.below(10)));
   return d;
 }
@@ -270,8 +272,7 @@ TEST(Reproducibility, OneAndTwoThreadsGiveBitIdenticalWeights) {
     finals[threads - 1] = model_state(*model);
   }
   set_num_threads(1);
-  for (const auto& [name, t] : finals[0].tensors)
-    EXPECT_EQ(t, finals[1].tensors.at(name)) << name;
+  for (const auto& [name, t] : finals[0].tensors) EXPECT_EQ(t, finals[1].tensors.at(name)) << name;
 }
 
 TEST(Reproducibility, SaveThenResumeEqualsAnUninterruptedRunBitForBit) {

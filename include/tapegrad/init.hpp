@@ -14,11 +14,11 @@ namespace tg {
 class Rng {
  public:
   explicit Rng(std::uint64_t seed = 0);
-  std::uint64_t next();                       // 64 random bits
-  std::uint64_t below(std::uint64_t n);       // uniform in [0, n), unbiased; n > 0
-  float uniform();                            // [0, 1)
-  float uniform(float lo, float hi);          // [lo, hi)
-  float normal();                             // standard normal (Box-Muller, no caching)
+  std::uint64_t next();                  // 64 random bits
+  std::uint64_t below(std::uint64_t n);  // uniform in [0, n), unbiased; n > 0
+  float uniform();                       // [0, 1)
+  float uniform(float lo, float hi);     // [lo, hi)
+  float normal();                        // standard normal (Box-Muller, no caching)
   float normal(float mean, float stddev);
   // A child generator for an independent stream, e.g. one per layer.
   Rng split();
@@ -33,12 +33,13 @@ class Rng {
 
 // ---- initializers (fan_in = rows of W, fan_out = cols: W is in x out) ----
 enum class Init {
-  xavier_uniform,  // U(-a, a), a = sqrt(6 / (fan_in + fan_out)): keeps variance through tanh/sigmoid
+  xavier_uniform,  // U(-a, a), a = sqrt(6 / (fan_in + fan_out)): keeps variance through
+                   // tanh/sigmoid
   xavier_normal,   // N(0, 2 / (fan_in + fan_out))
-  he_uniform,      // U(-a, a), a = sqrt(6 / fan_in): keeps variance through ReLU (half the units off)
-  he_normal,       // N(0, 2 / fan_in)
-  lecun_uniform,   // U(-a, a), a = sqrt(3 / fan_in)
-  lecun_normal,    // N(0, 1 / fan_in)
+  he_uniform,  // U(-a, a), a = sqrt(6 / fan_in): keeps variance through ReLU (half the units off)
+  he_normal,   // N(0, 2 / fan_in)
+  lecun_uniform,  // U(-a, a), a = sqrt(3 / fan_in)
+  lecun_normal,   // N(0, 1 / fan_in)
   zeros,
   constant,
 };

@@ -86,18 +86,30 @@ class ActivationLayer : public Module {
   float alpha_;
 };
 
-struct ReLU : ActivationLayer { ReLU() : ActivationLayer(Activation::relu) {} };
-struct Sigmoid : ActivationLayer { Sigmoid() : ActivationLayer(Activation::sigmoid) {} };
-struct Tanh : ActivationLayer { Tanh() : ActivationLayer(Activation::tanh) {} };
-struct Step : ActivationLayer { Step() : ActivationLayer(Activation::step) {} };
+struct ReLU : ActivationLayer {
+  ReLU() : ActivationLayer(Activation::relu) {}
+};
+struct Sigmoid : ActivationLayer {
+  Sigmoid() : ActivationLayer(Activation::sigmoid) {}
+};
+struct Tanh : ActivationLayer {
+  Tanh() : ActivationLayer(Activation::tanh) {}
+};
+struct Step : ActivationLayer {
+  Step() : ActivationLayer(Activation::step) {}
+};
 struct LeakyReLU : ActivationLayer {
   explicit LeakyReLU(float alpha = 0.01f) : ActivationLayer(Activation::leaky_relu, alpha) {}
 };
 struct ELU : ActivationLayer {
   explicit ELU(float alpha = 1.0f) : ActivationLayer(Activation::elu, alpha) {}
 };
-struct Softmax : ActivationLayer { Softmax() : ActivationLayer(Activation::softmax) {} };
-struct LogSoftmax : ActivationLayer { LogSoftmax() : ActivationLayer(Activation::log_softmax) {} };
+struct Softmax : ActivationLayer {
+  Softmax() : ActivationLayer(Activation::softmax) {}
+};
+struct LogSoftmax : ActivationLayer {
+  LogSoftmax() : ActivationLayer(Activation::log_softmax) {}
+};
 
 // Batch normalisation over the batch dimension, as in PyTorch's BatchNorm1d: training mode
 // normalises with the batch's mean and (biased) variance and updates running statistics
@@ -111,10 +123,10 @@ class BatchNorm1d : public Module {
   std::size_t output_features(std::size_t in) const override;
   void collect(const std::string& prefix, ModuleState& state) override;
 
-  Parameter weight;      // gamma, 1 x features, starts at 1
-  Parameter bias;        // beta, 1 x features, starts at 0
-  Tensor running_mean;   // 1 x features, starts at 0
-  Tensor running_var;    // 1 x features, starts at 1
+  Parameter weight;     // gamma, 1 x features, starts at 1
+  Parameter bias;       // beta, 1 x features, starts at 0
+  Tensor running_mean;  // 1 x features, starts at 0
+  Tensor running_var;   // 1 x features, starts at 1
 
  private:
   float momentum_, eps_;

@@ -33,13 +33,13 @@ class FlushDenormalsScope {
 };
 
 // ---- linear algebra ----
-Var matmul(Var a, Var b);      // (m x k) . (k x n)
-Var add(Var a, Var b);         // same shape, or b is 1 x cols(a) (broadcast over rows: a bias)
-Var sub(Var a, Var b);         // same broadcasting as add
-Var mul(Var a, Var b);         // elementwise, same shape
+Var matmul(Var a, Var b);  // (m x k) . (k x n)
+Var add(Var a, Var b);     // same shape, or b is 1 x cols(a) (broadcast over rows: a bias)
+Var sub(Var a, Var b);     // same broadcasting as add
+Var mul(Var a, Var b);     // elementwise, same shape
 Var scale(Var a, float factor);
-Var sum(Var a);                // 1x1
-Var mean(Var a);               // 1x1
+Var sum(Var a);   // 1x1
+Var mean(Var a);  // 1x1
 // x . W + b in one op (GEMM through cblas_sgemm; the backward uses transpose flags, no copies).
 // x is batch x in, W is in x out, b is 1 x out.
 Var dense(Var x, Var W, Var b);
@@ -76,7 +76,17 @@ Var batch_norm(Var x, Var gamma, Var beta, float eps, const Tensor* fixed_mean =
 Var dropout(Var x, float p, Rng& rng);
 
 // Activations by name, for layers and command lines.
-enum class Activation { identity, sigmoid, tanh, step, relu, leaky_relu, elu, softmax, log_softmax };
+enum class Activation {
+  identity,
+  sigmoid,
+  tanh,
+  step,
+  relu,
+  leaky_relu,
+  elu,
+  softmax,
+  log_softmax
+};
 Var activate(Var x, Activation activation, float alpha = 0.0f);  // alpha 0 = the op's default
 const char* activation_name(Activation activation);
 Activation activation_from_name(const std::string& name);  // throws on an unknown name

@@ -65,7 +65,7 @@ struct Node {
   std::uint32_t inputs[kMaxInputs] = {};
   int num_inputs = 0;
   bool requires_grad = false;
-  Parameter* param = nullptr;  // a parameter leaf: value and grad live in *param
+  Parameter* param = nullptr;          // a parameter leaf: value and grad live in *param
   const std::string* layer = nullptr;  // the layer that recorded it, when known (LayerScope)
   Tensor value;
   Tensor grad;

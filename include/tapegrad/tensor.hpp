@@ -32,8 +32,12 @@ Tensor full(std::size_t rows, std::size_t cols, float value);
 // Builds a tensor from nested braces: tg::tensor({{1, 2}, {3, 4}}) is 2x2.
 Tensor tensor(std::initializer_list<std::initializer_list<float>> rows);
 
-inline std::size_t rows(const Tensor& t) { return t.shape(0); }
-inline std::size_t cols(const Tensor& t) { return t.shape(1); }
+inline std::size_t rows(const Tensor& t) {
+  return t.shape(0);
+}
+inline std::size_t cols(const Tensor& t) {
+  return t.shape(1);
+}
 
 // Resizes `t` to rows x cols. Keeps the buffer when the size is unchanged, which is what
 // lets a tape reuse its memory from one training step to the next.

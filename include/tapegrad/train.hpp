@@ -80,20 +80,20 @@ struct EpochMetrics {
 };
 
 struct FitOptions {
-  int epochs = 1;       // total epochs: training runs epochs [start_epoch, epochs)
-  int start_epoch = 0;  // > 0 when resuming
-  LossFunction loss;    // default: softmax cross-entropy from logits
-  LrSchedule* schedule = nullptr;    // stepped once per epoch
+  int epochs = 1;                      // total epochs: training runs epochs [start_epoch, epochs)
+  int start_epoch = 0;                 // > 0 when resuming
+  LossFunction loss;                   // default: softmax cross-entropy from logits
+  LrSchedule* schedule = nullptr;      // stepped once per epoch
   ReduceOnPlateau* plateau = nullptr;  // stepped once per epoch with the monitored metric
-  float clip_grad_norm = 0.0f;       // 0 = off
-  int early_stopping_patience = 0;   // 0 = off
+  float clip_grad_norm = 0.0f;         // 0 = off
+  int early_stopping_patience = 0;     // 0 = off
   double early_stopping_min_delta = 0.0;
   bool restore_best = true;  // with early stopping: end with the best epoch's weights
   // The metric early stopping and plateau schedules watch (lower is better). Default: the
   // validation loss, or the training loss without a validation set.
   std::function<double(const EpochMetrics&)> monitor;
-  bool progress = true;     // the bar on stderr (terminals only)
-  bool log_epochs = true;   // one line per epoch on stderr
+  bool progress = true;                 // the bar on stderr (terminals only)
+  bool log_epochs = true;               // one line per epoch on stderr
   std::string validation_name = "val";  // how the validation set is called in those lines
   // Called after each backward, before clipping and the optimizer step: the place to look at
   // (tg::to_dot) or combine (all-reduce across processes) the step's gradients.

@@ -21,10 +21,11 @@ void print(const tg::StateDict& s) {
     const double n = static_cast<double>(std::max<std::size_t>(t.size(), 1));
     const double mean = sum / n;
     for (float v : t) sq += (v - mean) * (v - mean);
-    std::printf("%-36s %-12s %12.5g %12.5g %12.5g %12.5g\n", name.c_str(),
-                tg::shape_str(t).c_str(), lo, hi, mean, std::sqrt(sq / n));
+    std::printf("%-36s %-12s %12.5g %12.5g %12.5g %12.5g\n", name.c_str(), tg::shape_str(t).c_str(),
+                lo, hi, mean, std::sqrt(sq / n));
   }
-  for (const auto& [name, v] : s.integers) std::printf("%-36s integer %lld\n", name.c_str(), static_cast<long long>(v));
+  for (const auto& [name, v] : s.integers)
+    std::printf("%-36s integer %lld\n", name.c_str(), static_cast<long long>(v));
   for (const auto& [name, v] : s.reals) std::printf("%-36s real    %.17g\n", name.c_str(), v);
   for (const auto& [name, v] : s.texts) {
     std::string shown = v.size() > 60 ? v.substr(0, 57) + "..." : v;

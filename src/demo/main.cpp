@@ -16,11 +16,11 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <memory>
 #include <optional>
-#include <cstdlib>
 #include <sstream>
 
 namespace {
@@ -50,9 +50,8 @@ struct Config {
 };
 
 const std::vector<std::string> kMnistClasses = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
-const std::vector<std::string> kFashionClasses = {"T-shirt", "Trouser", "Pullover", "Dress",
-                                                  "Coat",    "Sandal",  "Shirt",    "Sneaker",
-                                                  "Bag",     "Boot"};
+const std::vector<std::string> kFashionClasses = {
+    "T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot"};
 
 std::vector<std::size_t> parse_hidden(const std::string& text) {
   std::vector<std::size_t> sizes;
@@ -125,12 +124,10 @@ std::unique_ptr<tg::Sequential> build_model(const Config& c, std::size_t inputs,
 
 std::unique_ptr<tg::Optimizer> make_optimizer(const Config& c, std::vector<tg::Parameter*> p) {
   if (c.optimizer == "sgd") return std::make_unique<tg::SGD>(p, tg::SGDOptions{c.lr});
-  if (c.optimizer == "momentum")
-    return std::make_unique<tg::SGD>(p, tg::SGDOptions{c.lr, 0.9});
+  if (c.optimizer == "momentum") return std::make_unique<tg::SGD>(p, tg::SGDOptions{c.lr, 0.9});
   if (c.optimizer == "nesterov")
     return std::make_unique<tg::SGD>(p, tg::SGDOptions{c.lr, 0.9, 0.0, true});
-  if (c.optimizer == "rmsprop")
-    return std::make_unique<tg::RMSprop>(p, tg::RMSpropOptions{c.lr});
+  if (c.optimizer == "rmsprop") return std::make_unique<tg::RMSprop>(p, tg::RMSpropOptions{c.lr});
   if (c.optimizer == "adam") return std::make_unique<tg::Adam>(p, tg::AdamOptions{c.lr});
   if (c.optimizer == "adamw") return std::make_unique<tg::AdamW>(p, tg::AdamWOptions{c.lr});
   throw tg::Error("--optimizer: unknown '" + c.optimizer + "'");
@@ -148,8 +145,8 @@ Schedules make_schedule(const Config& c, tg::Optimizer& opt) {
   else if (c.schedule == "cosine")
     s.schedule = std::make_unique<tg::CosineAnnealing>(opt, std::max(1, c.epochs), c.lr * 0.01);
   else if (c.schedule == "plateau")
-    s.plateau = std::make_unique<tg::ReduceOnPlateau>(opt, tg::PlateauOptions{
-        .factor = 0.3, .patience = 1});
+    s.plateau = std::make_unique<tg::ReduceOnPlateau>(
+        opt, tg::PlateauOptions{.factor = 0.3, .patience = 1});
   else if (c.schedule != "none")
     throw tg::Error("--schedule: unknown '" + c.schedule + "'");
   return s;
@@ -290,7 +287,8 @@ int run(Config c) {
   // Gradient norm of every Dense weight, averaged over the epoch's steps (for --out).
   std::vector<std::pair<std::string, tg::Parameter*>> weights;
   for (auto& [name, p] : model->named_parameters())
-    if (name.size() > 7 && name.compare(name.size() - 7, 7, ".weight") == 0 && tg::rows(p->value) > 1)
+    if (name.size() > 7 && name.compare(name.size() - 7, 7, ".weight") == 0 &&
+        tg::rows(p->value) > 1)
       weights.emplace_back(name, p);
   std::vector<double> grad_norm_sums(weights.size(), 0.0);
   std::size_t grad_norm_steps = 0;
@@ -343,8 +341,8 @@ int run(Config c) {
       write_file(c.graph, tg::to_dot(tape));
       // Render it when Graphviz is installed (Debian package graphviz).
       const std::string svg = c.graph + ".svg";
-      const std::string command = "command -v dot >/dev/null 2>&1 && dot -Tsvg '" + c.graph +
-                                  "' -o '" + svg + "'";
+      const std::string command =
+          "command -v dot >/dev/null 2>&1 && dot -Tsvg '" + c.graph + "' -o '" + svg + "'";
       if (std::system(command.c_str()) == 0 && !c.quiet)
         std::fprintf(stderr, "wrote %s and %s\n", c.graph.c_str(), svg.c_str());
     };
@@ -355,7 +353,8 @@ int run(Config c) {
   }
 
   const TestResults r = run_test(*model, test, 256);
-  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  const double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   if (!c.quiet) std::printf("%s", format_confusion(r.eval, class_names).c_str());
 
   if (!c.out.empty()) {
@@ -367,25 +366,36 @@ int run(Config c) {
     }
     std::vector<std::string> weight_names;
     for (auto& w : weights) weight_names.push_back(w.first);
-    json metrics = {
-        {"config",
-         {{"dataset", c.dataset}, {"data", c.data}, {"epochs", c.epochs}, {"batch", c.batch},
-          {"lr", c.lr}, {"optimizer", c.optimizer}, {"hidden", c.hidden},
-          {"activation", c.activation}, {"init", c.init}, {"batchnorm", c.batchnorm},
-          {"dropout", c.dropout}, {"schedule", c.schedule}, {"clip", c.clip},
-          {"threads", tg::num_threads()}, {"seed", c.seed}, {"train_limit", c.train_limit},
-          {"train_samples", train.size()}}},
-        {"epochs", history},
-        {"grad_norm_layers", weight_names},
-        {"test_loss", r.eval.loss},
-        {"test_accuracy", r.eval.accuracy},
-        {"per_class_accuracy", per_class},
-        {"confusion", r.eval.confusion},
-        {"class_names", class_names},
-        {"wall_seconds", wall}};
+    json metrics = {{"config",
+                     {{"dataset", c.dataset},
+                      {"data", c.data},
+                      {"epochs", c.epochs},
+                      {"batch", c.batch},
+                      {"lr", c.lr},
+                      {"optimizer", c.optimizer},
+                      {"hidden", c.hidden},
+                      {"activation", c.activation},
+                      {"init", c.init},
+                      {"batchnorm", c.batchnorm},
+                      {"dropout", c.dropout},
+                      {"schedule", c.schedule},
+                      {"clip", c.clip},
+                      {"threads", tg::num_threads()},
+                      {"seed", c.seed},
+                      {"train_limit", c.train_limit},
+                      {"train_samples", train.size()}}},
+                    {"epochs", history},
+                    {"grad_norm_layers", weight_names},
+                    {"test_loss", r.eval.loss},
+                    {"test_accuracy", r.eval.accuracy},
+                    {"per_class_accuracy", per_class},
+                    {"confusion", r.eval.confusion},
+                    {"class_names", class_names},
+                    {"wall_seconds", wall}};
     write_file(c.out + "/metrics.json", metrics.dump(2) + "\n");
     std::ostringstream csv;
-    csv << "epoch,train_loss,train_accuracy,test_loss,test_accuracy,train_seconds,samples_per_second,lr\n";
+    csv << "epoch,train_loss,train_accuracy,test_loss,test_accuracy,train_seconds,samples_per_"
+           "second,lr\n";
     for (const json& e : history)
       csv << e["epoch"] << "," << e["train_loss"] << "," << e["train_accuracy"] << ","
           << e.value("test_loss", 0.0) << "," << e.value("test_accuracy", 0.0) << ","
@@ -417,17 +427,20 @@ int run(Config c) {
     std::vector<std::size_t> wrong;
     for (std::size_t i = 0; i < r.predicted.size(); ++i)
       if (r.predicted[i] != test.labels[i]) wrong.push_back(i);
-    std::stable_sort(wrong.begin(), wrong.end(),
-                     [&](std::size_t a, std::size_t b) { return r.confidence[a] > r.confidence[b]; });
+    std::stable_sort(wrong.begin(), wrong.end(), [&](std::size_t a, std::size_t b) {
+      return r.confidence[a] > r.confidence[b];
+    });
     if (wrong.size() > 32) wrong.resize(32);
     std::vector<tg::demo::Tile> tiles;
     for (std::size_t i : wrong)
       tiles.push_back({test.pixels.data() + i * test.features(), test.labels[i], r.predicted[i],
                        r.confidence[i]});
     tg::demo::write_image_grid_png(c.out + "/misclassified.png", tiles, class_names);
-    if (!c.quiet) std::fprintf(stderr, "wrote metrics.json, metrics.csv, training_curves.svg, "
-                                       "gradient_norms.svg, confusion_matrix.svg, misclassified.png to %s\n",
-                               c.out.c_str());
+    if (!c.quiet)
+      std::fprintf(stderr,
+                   "wrote metrics.json, metrics.csv, training_curves.svg, "
+                   "gradient_norms.svg, confusion_matrix.svg, misclassified.png to %s\n",
+                   c.out.c_str());
   }
   std::printf("test_loss=%.4f\ntest_accuracy=%.4f\n", r.eval.loss, r.eval.accuracy);
   return 0;
@@ -439,9 +452,11 @@ int main(int argc, char** argv) {
   tg::restart_with_single_threaded_blas(argv);
   Config c;
   CLI::App app{"tapegrad-mnist: train an MLP on MNIST or Fashion-MNIST with tapegrad"};
-  app.add_option("--data", c.data, "folder with the IDX files (default data/mnist, or the "
-                                    "Debian Fashion-MNIST folder for --dataset fashion)");
-  app.add_option("--dataset", c.dataset, "mnist or fashion")->check(CLI::IsMember({"mnist", "fashion"}));
+  app.add_option("--data", c.data,
+                 "folder with the IDX files (default data/mnist, or the "
+                 "Debian Fashion-MNIST folder for --dataset fashion)");
+  app.add_option("--dataset", c.dataset, "mnist or fashion")
+      ->check(CLI::IsMember({"mnist", "fashion"}));
   app.add_option("--epochs", c.epochs, "total epochs (with --resume: including those done)")
       ->check(CLI::Range(1, 100000));
   app.add_option("--batch", c.batch, "batch size")->check(CLI::Range(1, 1 << 20));
@@ -451,23 +466,27 @@ int main(int argc, char** argv) {
   app.add_option("--hidden", c.hidden, "hidden layer widths, e.g. 256,128");
   app.add_option("--activation", c.activation, "relu|leaky_relu|elu|tanh|sigmoid")
       ->check(CLI::IsMember({"relu", "leaky_relu", "elu", "tanh", "sigmoid"}));
-  app.add_option("--init", c.init, "he|xavier|lecun")->check(CLI::IsMember({"he", "xavier", "lecun"}));
+  app.add_option("--init", c.init, "he|xavier|lecun")
+      ->check(CLI::IsMember({"he", "xavier", "lecun"}));
   app.add_flag("--batchnorm", c.batchnorm, "batch normalisation after each hidden layer");
   app.add_option("--dropout", c.dropout, "dropout probability after each hidden layer")
       ->check(CLI::Range(0.0f, 0.95f));
   app.add_option("--schedule", c.schedule, "none|step|cosine|plateau (default cosine)")
       ->check(CLI::IsMember({"none", "step", "cosine", "plateau"}));
-  app.add_option("--clip", c.clip, "clip the global gradient norm (0 = off)")->check(CLI::NonNegativeNumber);
+  app.add_option("--clip", c.clip, "clip the global gradient norm (0 = off)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--threads", c.threads, "threads for everything, BLAS included (0 = all cores)");
   app.add_option("--seed", c.seed, "seed for initialisation, shuffling and dropout");
   app.add_option("--train-limit", c.train_limit, "use only the first N training images");
   app.add_option("--save", c.save, "write a checkpoint after every epoch (atomically)");
   app.add_option("--resume", c.resume, "continue from a checkpoint")->check(CLI::ExistingFile);
-  app.add_option("--eval", c.eval, "load a checkpoint and report test accuracy")->check(CLI::ExistingFile);
+  app.add_option("--eval", c.eval, "load a checkpoint and report test accuracy")
+      ->check(CLI::ExistingFile);
   app.add_option("--out", c.out, "write metrics.json, metrics.csv and pictures to this folder");
   app.add_flag("--quiet", c.quiet, "print only the final figures");
-  app.add_option("--graph", c.graph, "write the tape of one training step as a Graphviz DOT "
-                                     "file (and FILE.svg when graphviz is installed)");
+  app.add_option("--graph", c.graph,
+                 "write the tape of one training step as a Graphviz DOT "
+                 "file (and FILE.svg when graphviz is installed)");
   app.add_flag("--detect-anomaly", c.detect_anomaly,
                "stop at the first NaN or infinity, naming the op, its layer and shapes");
   CLI11_PARSE(app, argc, argv);

@@ -28,10 +28,14 @@ void write_text_file(const std::string& path, const std::string& text) {
 std::string escape(const std::string& s) {
   std::string out;
   for (char c : s) {
-    if (c == '<') out += "&lt;";
-    else if (c == '>') out += "&gt;";
-    else if (c == '&') out += "&amp;";
-    else out += c;
+    if (c == '<')
+      out += "&lt;";
+    else if (c == '>')
+      out += "&gt;";
+    else if (c == '&')
+      out += "&amp;";
+    else
+      out += c;
   }
   return out;
 }
@@ -54,7 +58,8 @@ void write_line_charts_svg(const std::string& path, const std::string& title,
   const int width = static_cast<int>(panels.size()) * pw, height = ph + 30;
   std::ostringstream s;
   s << "<svg xmlns='http://www.w3.org/2000/svg' width='" << width << "' height='" << height
-    << "' font-family='sans-serif' font-size='12'>\n<rect width='100%' height='100%' fill='white'/>\n"
+    << "' font-family='sans-serif' font-size='12'>\n<rect width='100%' height='100%' "
+       "fill='white'/>\n"
     << "<text x='10' y='20' font-size='14' font-weight='bold'>" << escape(title) << "</text>\n";
   for (std::size_t p = 0; p < panels.size(); ++p) {
     const Panel& panel = panels[p];
@@ -78,7 +83,9 @@ void write_line_charts_svg(const std::string& path, const std::string& title,
     const double pad = 0.05 * (hi - lo);
     lo -= pad;
     hi += pad;
-    auto px = [&](std::size_t i) { return x0 + (n > 1 ? w * static_cast<double>(i) / (n - 1) : w / 2.0); };
+    auto px = [&](std::size_t i) {
+      return x0 + (n > 1 ? w * static_cast<double>(i) / (n - 1) : w / 2.0);
+    };
     auto py = [&](double v) { return y0 + h - h * (transform(v) - lo) / (hi - lo); };
     s << "<text x='" << x0 << "' y='" << y0 - 10 << "' font-weight='bold'>" << escape(panel.title)
       << "</text>\n<rect x='" << x0 << "' y='" << y0 << "' width='" << w << "' height='" << h
@@ -94,7 +101,8 @@ void write_line_charts_svg(const std::string& path, const std::string& title,
       if (n <= 12 || i % ((n + 9) / 10) == 0)
         s << "<text x='" << px(i) << "' y='" << y0 + h + 15 << "' text-anchor='middle'>" << i + 1
           << "</text>\n";
-    s << "<text x='" << x0 + w / 2 << "' y='" << y0 + h + 32 << "' text-anchor='middle'>epoch</text>\n";
+    s << "<text x='" << x0 + w / 2 << "' y='" << y0 + h + 32
+      << "' text-anchor='middle'>epoch</text>\n";
     int legend_y = y0 + 14;
     for (const Series& se : panel.series) {
       s << "<polyline fill='none' stroke='" << se.color << "' stroke-width='2' points='";
@@ -105,9 +113,9 @@ void write_line_charts_svg(const std::string& path, const std::string& title,
         if (std::isfinite(se.values[i]))
           s << "<circle cx='" << px(i) << "' cy='" << py(se.values[i]) << "' r='2.5' fill='"
             << se.color << "'/>\n";
-      s << "<rect x='" << x0 + w + 10 << "' y='" << legend_y - 9 << "' width='10' height='10' fill='"
-        << se.color << "'/><text x='" << x0 + w + 25 << "' y='" << legend_y << "'>"
-        << escape(se.name) << "</text>\n";
+      s << "<rect x='" << x0 + w + 10 << "' y='" << legend_y - 9
+        << "' width='10' height='10' fill='" << se.color << "'/><text x='" << x0 + w + 25 << "' y='"
+        << legend_y << "'>" << escape(se.name) << "</text>\n";
       legend_y += 15;
     }
   }
@@ -125,10 +133,13 @@ void write_confusion_svg(const std::string& path,
     for (std::size_t j = 0; j < k; ++j)
       if (i != j) largest_off_diagonal = std::max(largest_off_diagonal, counts[i][j]);
   std::ostringstream s;
-  const int size_w = left + cell * static_cast<int>(k) + 20, size_h = top + cell * static_cast<int>(k) + 40;
+  const int size_w = left + cell * static_cast<int>(k) + 20,
+            size_h = top + cell * static_cast<int>(k) + 40;
   s << "<svg xmlns='http://www.w3.org/2000/svg' width='" << size_w << "' height='" << size_h
-    << "' font-family='sans-serif' font-size='11'>\n<rect width='100%' height='100%' fill='white'/>\n"
-    << "<text x='10' y='20' font-size='15' font-weight='bold'>Confusion matrix (rows: true, columns: predicted)</text>\n";
+    << "' font-family='sans-serif' font-size='11'>\n<rect width='100%' height='100%' "
+       "fill='white'/>\n"
+    << "<text x='10' y='20' font-size='15' font-weight='bold'>Confusion matrix (rows: true, "
+       "columns: predicted)</text>\n";
   for (std::size_t i = 0; i < k; ++i) {
     std::size_t row_total = 0;
     for (std::size_t c : counts[i]) row_total += c;
@@ -142,8 +153,10 @@ void write_confusion_svg(const std::string& path,
       const double heat = i == j ? share : static_cast<double>(counts[i][j]) / largest_off_diagonal;
       const int fade = static_cast<int>(255 - 200 * heat);
       char color[32];
-      if (i == j) std::snprintf(color, sizeof color, "rgb(%d,235,%d)", fade, fade);
-      else std::snprintf(color, sizeof color, "rgb(255,%d,%d)", fade, fade);
+      if (i == j)
+        std::snprintf(color, sizeof color, "rgb(%d,235,%d)", fade, fade);
+      else
+        std::snprintf(color, sizeof color, "rgb(255,%d,%d)", fade, fade);
       s << "<rect x='" << left + cell * j << "' y='" << top + cell * i << "' width='" << cell
         << "' height='" << cell << "' fill='" << color << "' stroke='#ccc'/>"
         << "<text x='" << left + cell * j + cell / 2 << "' y='" << top + cell * i + cell / 2 + 4
