@@ -2,6 +2,8 @@
 // intermediate buffer, the batch and the optimizer state are made once and reused.
 #include "tapegrad/train.hpp"
 
+#include "test_util.hpp"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -62,21 +64,10 @@ void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
 using namespace tg;
 
 namespace {
-Dataset random_images(std::size_t n, std::uint64_t seed) {
-  Rng rng(seed);
-  Dataset d;
-  d.name = "random";
-  d.image_rows = d.image_cols = 28;
-  for (std::size_t i = 0; i < n * 784; ++i)
-    d.pixels.push_back(static_cast<std::uint8_t>(rng.below(256)));
-  for (std::size_t i = 0; i < n; ++i) d.labels.push_back(static_cast<std::int32_t>(rng.below(10)));
-  return d;
-}
-
 // Steps 2..n of the hand-written loop on the MNIST MLP; returns the allocations they made.
 long allocations_after_the_first_step(Sequential& model, Optimizer& optimizer, int threads) {
   set_num_threads(static_cast<std::size_t>(threads));
-  Dataset data = random_images(64 * 6, 1);
+  Dataset data = test::random_digit_images(64 * 6, 1);
   BatchIterator batches(data, 64, true, 0, /*drop_last=*/true);
   Tape tape;
   Batch batch;

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 using namespace tg;
+using test::error_of;
 
 namespace {
 // A small net whose third layer takes log of the ReLU output: log(0) = -inf wherever a unit
@@ -27,14 +28,6 @@ Sequential net_with_log() {
   return net;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 }  // namespace
 
 TEST(DetectAnomaly, ALogOfZeroInASmallNetIsReportedNamingTheOpItsPlaceAndItsLayer) {

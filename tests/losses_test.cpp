@@ -9,6 +9,7 @@
 #include <cmath>
 
 using namespace tg;
+using test::error_of;
 using test::random_tensor;
 
 namespace {
@@ -29,14 +30,6 @@ Tensor random_binary(std::size_t r, std::size_t c, std::uint64_t seed) {
 }
 const std::vector<std::int32_t> kLabels = {0, 3, 1, 2, 3, 0};
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 }  // namespace
 
 TEST(SoftmaxCrossEntropy, GradientMatchesCentralDifferencesWithLabelsForMeanAndSum) {

@@ -10,6 +10,7 @@
 #include <cstring>
 
 using namespace tg;
+using test::error_of;
 using test::random_tensor;
 
 namespace {
@@ -184,17 +185,6 @@ TEST(Activation, EveryNameRoundTripsAndUnknownNamesAreListedInTheError) {
 }
 
 // ---- error messages name the op and both shapes ----
-
-namespace {
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-}  // namespace
 
 TEST(OpErrors, DenseNamesTheInputAndWeightShapes) {
   Tape tape;

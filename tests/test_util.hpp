@@ -1,10 +1,14 @@
 // Helpers shared by the tests.
 #pragma once
 
+#include "tapegrad/data.hpp"
+#include "tapegrad/init.hpp"
 #include "tapegrad/tensor.hpp"
 
 #include <cmath>
 #include <cstdint>
+#include <functional>
+#include <string>
 
 namespace tg::test {
 
@@ -24,6 +28,28 @@ inline Tensor random_tensor(std::size_t r, std::size_t c, std::uint64_t seed, fl
     if (std::fabs(v) < min_magnitude) v = v < 0 ? -min_magnitude - std::fabs(v) : min_magnitude + v;
   }
   return t;
+}
+
+// The message of the tg::Error that f throws, or "(no error)".
+inline std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+// n random 28x28 byte images with labels 0-9: MNIST's shapes without its content.
+inline Dataset random_digit_images(std::size_t n, std::uint64_t seed) {
+  Rng rng(seed);
+  Dataset d;
+  d.name = "random digits";
+  d.image_rows = d.image_cols = 28;
+  for (std::size_t i = 0; i < n * 784; ++i)
+    d.pixels.push_back(static_cast<std::uint8_t>(rng.below(256)));
+  for (std::size_t i = 0; i < n; ++i) d.labels.push_back(static_cast<std::int32_t>(rng.below(10)));
+  return d;
 }
 
 }  // namespace tg::test

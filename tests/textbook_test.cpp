@@ -107,15 +107,15 @@ Tensor normal_tensor(std::size_t r, std::size_t c, Rng& rng, float mean = 0.0f, 
 
 // ---- a tiny training set-up, written out because this is what the notes describe ----
 
-struct Dataset {
+struct Points {
   Tensor x;
   std::vector<std::int32_t> labels;
 };
 
 // `per_class` points around each centre, normal noise of standard deviation sd.
-Dataset blobs(const std::vector<std::pair<float, float>>& centres, std::size_t per_class, float sd,
+Points blobs(const std::vector<std::pair<float, float>>& centres, std::size_t per_class, float sd,
               Rng& rng) {
-  Dataset d{Tensor({centres.size() * per_class, 2}), {}};
+  Points d{Tensor({centres.size() * per_class, 2}), {}};
   std::size_t row = 0;
   for (std::size_t k = 0; k < centres.size(); ++k)
     for (std::size_t i = 0; i < per_class; ++i, ++row) {
@@ -127,8 +127,8 @@ Dataset blobs(const std::vector<std::pair<float, float>>& centres, std::size_t p
 }
 
 // Two concentric rings: class 0 at radius 1, class 1 at radius 3 (radial noise sd 0.2).
-Dataset rings(std::size_t per_class, Rng& rng) {
-  Dataset d{Tensor({2 * per_class, 2}), {}};
+Points rings(std::size_t per_class, Rng& rng) {
+  Points d{Tensor({2 * per_class, 2}), {}};
   for (std::size_t i = 0; i < 2 * per_class; ++i) {
     const int label = i < per_class ? 0 : 1;
     const float radius = rng.normal(label == 0 ? 1.0f : 3.0f, 0.2f);
@@ -140,13 +140,13 @@ Dataset rings(std::size_t per_class, Rng& rng) {
   return d;
 }
 
-Tensor labels_as_column(const Dataset& d) {
+Tensor labels_as_column(const Points& d) {
   Tensor t({d.labels.size(), 1});
   for (std::size_t i = 0; i < d.labels.size(); ++i) t(i, 0) = static_cast<float>(d.labels[i]);
   return t;
 }
 
-Tensor one_hot(const Dataset& d, std::size_t classes) {
+Tensor one_hot(const Points& d, std::size_t classes) {
   Tensor t = zeros(d.labels.size(), classes);
   for (std::size_t i = 0; i < d.labels.size(); ++i)
     t(i, static_cast<std::size_t>(d.labels[i])) = 1.0f;
@@ -175,7 +175,7 @@ std::pair<float, float> train_with_sgd(Module& model, int steps, float lr,
 }
 
 // Fraction of rows whose predicted class (argmax, or p > 0.5 for one output column) is right.
-double accuracy(Module& model, const Dataset& d) {
+double accuracy(Module& model, const Points& d) {
   NoGradGuard no_grad;
   Tape tape;
   Tensor out = model(tape.constant(d.x)).value();
@@ -734,7 +734,7 @@ TEST(Textbook, RegressionLossesMseRmseMaeOnAWorkedExample) {
 TEST(Textbook, SigmoidWithBinaryCrossEntropySeparatesTwoBlobs) {
   Rng rng(24);
   const std::vector<std::pair<float, float>> centres = {{-1.5f, -1.5f}, {1.5f, 1.5f}};
-  Dataset train = blobs(centres, 200, 1.0f, rng), test = blobs(centres, 200, 1.0f, rng);
+  Points train = blobs(centres, 200, 1.0f, rng), test = blobs(centres, 200, 1.0f, rng);
   Tensor targets = labels_as_column(train);
   Sequential model;
   model.add<Dense>(2, 1, rng, DenseOptions{.bias = true, .init = Init::xavier_normal});
@@ -754,7 +754,7 @@ TEST(Textbook, SoftmaxWithCrossEntropyClassifiesFourBlobs) {
   Rng rng(25);
   const std::vector<std::pair<float, float>> centres = {
       {-2.0f, -2.0f}, {-2.0f, 2.0f}, {2.0f, -2.0f}, {2.0f, 2.0f}};
-  Dataset train = blobs(centres, 100, 0.7f, rng), test = blobs(centres, 100, 0.7f, rng);
+  Points train = blobs(centres, 100, 0.7f, rng), test = blobs(centres, 100, 0.7f, rng);
   Tensor targets = one_hot(train, 4);
   Sequential model;
   model.add<Dense>(2, 16, rng);
@@ -775,7 +775,7 @@ TEST(Textbook, SoftmaxWithCrossEntropyClassifiesFourBlobs) {
 // the circle between them.
 TEST(Textbook, ALinearModelFailsOnRingsButOneTanhHiddenLayerSucceeds) {
   Rng rng(26);
-  Dataset train = rings(200, rng), test = rings(200, rng);
+  Points train = rings(200, rng), test = rings(200, rng);
   Tensor targets = labels_as_column(train);
 
   Sequential linear;

@@ -2,6 +2,8 @@
 // early stopping, and the progress bar's manners.
 #include "tapegrad/train.hpp"
 
+#include "test_util.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -227,18 +229,6 @@ TEST(Evaluate, CountsAccuracyAndFillsTheConfusionMatrixByTrueAndPredictedClass) 
 }
 
 namespace {
-// The MNIST MLP shape on random bytes: big enough that the pool splits the GEMMs.
-Dataset random_digits(std::size_t n, std::uint64_t seed) {
-  Rng rng(seed);
-  Dataset d;
-  d.name = "random digits";
-  d.image_rows = d.image_cols = 28;
-  for (std::size_t i = 0; i < n * 784; ++i)
-    d.pixels.push_back(static_cast<std::uint8_t>(rng.below(256)));
-  for (std::size_t i = 0; i < n; ++i) d.labels.push_back(static_cast<std::int32_t>(rng.below(10)));
-  return d;
-}
-
 std::unique_ptr<Sequential> mnist_mlp() {
   Rng rng(0);
   auto model = std::make_unique<Sequential>();
@@ -261,7 +251,7 @@ FitOptions quiet(int epochs, int start_epoch = 0) {
 }  // namespace
 
 TEST(Reproducibility, OneAndTwoThreadsGiveBitIdenticalWeights) {
-  const Dataset data = random_digits(640, 1);
+  const Dataset data = test::random_digit_images(640, 1);
   StateDict finals[2];
   for (std::size_t threads : {1u, 2u}) {
     set_num_threads(threads);
@@ -276,7 +266,7 @@ TEST(Reproducibility, OneAndTwoThreadsGiveBitIdenticalWeights) {
 }
 
 TEST(Reproducibility, SaveThenResumeEqualsAnUninterruptedRunBitForBit) {
-  const Dataset data = random_digits(320, 2);
+  const Dataset data = test::random_digit_images(320, 2);
   const std::string path = std::string(TAPEGRAD_BINARY_DIR) + "/resume_test.tg";
   // Uninterrupted: 3 epochs.
   auto straight = mnist_mlp();
