@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <set>
 
 namespace tg {
@@ -385,6 +386,12 @@ StateDict parse_entries(Reader& in, std::size_t body_end) {
         const std::size_t dims_at = in.pos();
         const std::uint64_t r = in.u64(field + " rows");
         const std::uint64_t c = in.u64(field + " cols");
+        // A tensor's strides are signed: a dimension above 2^63-1 is undefined behaviour in
+        // xtensor even when the other one is 0 (found by fuzz/checkpoint_fuzz).
+        constexpr std::uint64_t max_dim = std::numeric_limits<std::ptrdiff_t>::max();
+        if (r > max_dim || c > max_dim)
+          in.fail(dims_at, field + " dims " + std::to_string(r) + "x" + std::to_string(c) +
+                               ": a dimension is above the limit of " + std::to_string(max_dim));
         // rows * cols * 4 must fit in what is left; checked by division, before allocating.
         const std::uint64_t fit = in.left() / 4;
         if (r != 0 && c > fit / r)

@@ -313,6 +313,22 @@ TEST(Checkpoint, HugeDeclaredSizesInATinyFileFailWithoutAllocating) {
   }
 }
 
+TEST(Checkpoint, ATensorDimensionAbove2To63Minus1IsRefusedEvenWhenTheOtherIsZero) {
+  // Found by fuzz/checkpoint_fuzz: a 0 x 2^63 tensor holds no data, but making it was
+  // undefined behaviour (signed overflow in xtensor's strides).
+  const auto empty = [](std::uint64_t r, std::uint64_t c) {
+    return Craft().header(1).name(0, "w").u8(0).u32(2).u64(r).u64(c).sealed();
+  };
+  expect_error([&] { load(empty(0, 1ull << 63), "a.tg"); },
+               {"a.tg: byte 35: tensor 'w' (entry 0) dims 0x9223372036854775808: a dimension is "
+                "above the limit of 9223372036854775807"});
+  expect_error([&] { load(empty(0, ~0ull), "b.tg"); }, {"b.tg: byte 35: ", "above the limit"});
+  expect_error([&] { load(empty(1ull << 63, 0), "c.tg"); }, {"c.tg: byte 35: ", "above the limit"});
+  const StateDict s = load(empty(0, (1ull << 63) - 1));
+  EXPECT_EQ(s.tensor("w").size(), 0u);
+  EXPECT_EQ(s.tensor("w").shape(1), (std::size_t{1} << 63) - 1);
+}
+
 TEST(Checkpoint, SavingReplacesAnExistingCheckpointAndLeavesNoTempFile) {
   TempDir dir;
   StateDict first, second;

@@ -38,7 +38,8 @@ struct StateDict {
 //   "TAPEGRAD" (8 bytes), u32 version = 1, u32 flags = 0, u64 entry count,
 //   then each entry: u8 kind (0 tensor, 1 integer, 2 real, 3 text), u32 name length,
 //   the name (1..4096 bytes of UTF-8), then
-//     tensor:  u8 dtype (0 = float32), u32 rank (2), u64 rows, u64 cols, rows*cols f32;
+//     tensor:  u8 dtype (0 = float32), u32 rank (2), u64 rows, u64 cols (each at most
+//              2^63-1, even when the other is 0), rows*cols f32;
 //     integer: i64;   real: f64;   text: u64 length (at most 256 MiB), the bytes;
 //   then u32 CRC-32 (zlib's) of every byte before it.
 // Entries are written tensors, integers, reals, texts, each sorted by name. Names are unique

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # usage: run.sh BUILD_DIR CONSUMER_SOURCE_DIR
+# $TAPEGRAD_CONSUMER_FLAGS: extra compile and link flags (the sanitizers of a sanitized build).
 set -euo pipefail
 build=$1 src=$2
+flags=${TAPEGRAD_CONSUMER_FLAGS:-}
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 cmake --install "$build" --prefix "$scratch/prefix" >/dev/null
 
 echo "== find_package(tapegrad CONFIG)"
-cmake -S "$src" -B "$scratch/cmake-build" -DCMAKE_PREFIX_PATH="$scratch/prefix" >/dev/null
+cmake -S "$src" -B "$scratch/cmake-build" -DCMAKE_PREFIX_PATH="$scratch/prefix" \
+  -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_EXE_LINKER_FLAGS="$flags" >/dev/null
 cmake --build "$scratch/cmake-build" -j 2 >/dev/null
 LD_LIBRARY_PATH="$scratch/prefix/lib" "$scratch/cmake-build/consumer_shared"
 "$scratch/cmake-build/consumer_static"
@@ -15,10 +18,10 @@ ldd "$scratch/cmake-build/consumer_shared" | grep -q "$scratch/prefix/lib/libtap
 
 echo "== pkg-config"
 export PKG_CONFIG_PATH="$scratch/prefix/lib/pkgconfig"
-g++ -std=c++17 -O1 "$src/main.cpp" -o "$scratch/pc_shared" $(pkg-config --cflags --libs tapegrad) \
+g++ -std=c++17 -O1 $flags "$src/main.cpp" -o "$scratch/pc_shared" $(pkg-config --cflags --libs tapegrad) \
   -Wl,-rpath,"$scratch/prefix/lib"
 "$scratch/pc_shared"
-g++ -std=c++17 -O1 "$src/main.cpp" -o "$scratch/pc_static" $(pkg-config --cflags tapegrad) \
+g++ -std=c++17 -O1 $flags "$src/main.cpp" -o "$scratch/pc_static" $(pkg-config --cflags tapegrad) \
   "$scratch/prefix/lib/libtapegrad.a" $(pkg-config --libs-only-other --static tapegrad) -lopenblas -lz -lpthread
 "$scratch/pc_static"
 echo "consumer: all four builds ran"

@@ -1,0 +1,95 @@
+// The fuzzers' seed corpus and every input they ever crashed on, replayed in the normal suite:
+// fuzz/corpus/<target>/valid_* must load, every other seed must be refused with a tg::Error,
+// and fuzz/regressions/<target>/* (inputs that once crashed a target) must load or be refused
+// with a tg::Error, nothing else.
+#include "tapegrad/data.hpp"
+#include "tapegrad/io.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <vector>
+
+using namespace tg;
+namespace fs = std::filesystem;
+
+namespace {
+
+const fs::path kFuzz = fs::path(TAPEGRAD_SOURCE_DIR) / "fuzz";
+
+std::vector<fs::path> files_in(const fs::path& dir) {
+  std::vector<fs::path> out;
+  if (fs::is_directory(dir))
+    for (const auto& e : fs::directory_iterator(dir))
+      if (e.is_regular_file()) out.push_back(e.path());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+bool starts_with(const std::string& s, const std::string& prefix) {
+  return s.compare(0, prefix.size(), prefix) == 0;
+}
+
+// "loaded", "tg::Error: ..." or "other exception: ..."
+std::string outcome(const std::function<void()>& f) {
+  try {
+    f();
+    return "loaded";
+  } catch (const Error& e) {
+    return std::string("tg::Error: ") + e.what();
+  } catch (const std::exception& e) {
+    return std::string("other exception: ") + e.what();
+  }
+}
+
+std::string load_checkpoint_file(const fs::path& p) {
+  return outcome([&] { load_checkpoint(p.string()); });
+}
+
+// Loads as images and as labels (through the file reader, so gzip seeds count too); "loaded" if
+// either kind loads.
+std::string load_idx_file(const fs::path& p) {
+  const std::string images = outcome([&] { read_idx_images(p.string()); });
+  const std::string labels = outcome([&] { read_idx_labels(p.string()); });
+  if (images == "loaded" || labels == "loaded") return "loaded";
+  return starts_with(images, "tg::Error") ? labels : images;
+}
+
+void check_seeds(const std::string& target, const std::function<std::string(const fs::path&)>& load) {
+  const auto seeds = files_in(kFuzz / "corpus" / target);
+  ASSERT_GE(seeds.size(), 5u) << "no seed corpus in " << (kFuzz / "corpus" / target);
+  for (const auto& p : seeds) {
+    const std::string got = load(p);
+    if (starts_with(p.filename().string(), "valid_"))
+      EXPECT_EQ(got, "loaded") << p;
+    else
+      EXPECT_TRUE(starts_with(got, "tg::Error: ")) << p << ": " << got;
+  }
+}
+
+void check_regressions(const std::string& target,
+                       const std::function<std::string(const fs::path&)>& load) {
+  for (const auto& p : files_in(kFuzz / "regressions" / target)) {
+    const std::string got = load(p);
+    EXPECT_TRUE(got == "loaded" || starts_with(got, "tg::Error: ")) << p << ": " << got;
+  }
+}
+
+}  // namespace
+
+TEST(FuzzCorpus, ValidCheckpointSeedsLoadAndEveryDefectiveOneIsATgError) {
+  check_seeds("checkpoint_fuzz", load_checkpoint_file);
+}
+
+TEST(FuzzCorpus, ValidIdxSeedsLoadAndEveryDefectiveOneIsATgError) {
+  check_seeds("idx_fuzz", load_idx_file);
+}
+
+TEST(FuzzCorpus, InputsThatOnceCrashedAFuzzerLoadOrFailWithATgError) {
+  check_regressions("checkpoint_fuzz", load_checkpoint_file);
+  check_regressions("idx_fuzz", load_idx_file);
+}
