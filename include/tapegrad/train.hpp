@@ -98,6 +98,8 @@ struct FitOptions {
   // Called after each backward, before clipping and the optimizer step: the place to look at
   // (tg::to_dot) or combine (all-reduce across processes) the step's gradients.
   std::function<void(const Tape& tape, std::size_t step)> after_backward;
+  // The step's loss (0 for an empty data-parallel shard, which skips forward and backward
+  // but still calls after_backward and steps the optimizer).
   std::function<void(std::size_t step, double loss)> on_batch;
   std::function<bool(const EpochMetrics&)> on_epoch;  // return false to stop training
 };
