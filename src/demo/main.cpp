@@ -2,6 +2,7 @@
 #include "report.hpp"
 
 #include "tapegrad/data.hpp"
+#include "tapegrad/distributed.hpp"
 #include "tapegrad/io.hpp"
 #include "tapegrad/layers.hpp"
 #include "tapegrad/optim.hpp"
@@ -235,6 +236,9 @@ json epoch_json(const tg::EpochMetrics& m, const std::vector<double>& grad_norms
 int run(Config c) {
   const auto wall_start = std::chrono::steady_clock::now();
   tg::set_num_threads(c.threads);
+  // Under mpirun every rank trains on its shard of each global batch; rank 0 alone reports.
+  const bool root = tg::dist::is_root();
+  if (!root) c.quiet = true, c.out.clear(), c.save.clear(), c.graph.clear();
 
   // --eval and --resume take the architecture from the checkpoint.
   tg::StateDict checkpoint;
@@ -268,6 +272,7 @@ int run(Config c) {
       history = json::parse(checkpoint.text("progress.history", loaded_from));
     }
   }
+  tg::dist::broadcast_parameters(model->parameters());  // all ranks start from rank 0's weights
   if (!c.quiet) {
     std::fprintf(stderr, "tapegrad-mnist: %s, %zu training and %zu test images from %s\n",
                  c.dataset.c_str(), train.size(), test.size(), c.data.c_str());
@@ -277,7 +282,7 @@ int run(Config c) {
   if (!c.eval.empty()) {
     const TestResults r = run_test(*model, test, 256);
     if (!c.quiet) std::printf("%s", format_confusion(r.eval, class_names).c_str());
-    std::printf("test_loss=%.4f\ntest_accuracy=%.4f\n", r.eval.loss, r.eval.accuracy);
+    if (root) std::printf("test_loss=%.4f\ntest_accuracy=%.4f\n", r.eval.loss, r.eval.accuracy);
     return 0;
   }
 
@@ -292,6 +297,7 @@ int run(Config c) {
   std::size_t grad_norm_steps = 0;
 
   tg::BatchIterator train_batches(train, c.batch, true, c.seed);
+  train_batches.set_shard(tg::dist::rank(), tg::dist::size());
   tg::BatchIterator test_batches(test, 256, false, 0);
   tg::FitOptions options;
   options.epochs = c.epochs;
@@ -330,17 +336,20 @@ int run(Config c) {
     }
     return true;
   };
-  if (!c.graph.empty())
-    options.after_backward = [&](const tg::Tape& tape, std::size_t step) {
-      if (step != 0) return;
-      write_file(c.graph, tg::to_dot(tape));
-      // Render it when Graphviz is installed (Debian package graphviz).
-      const std::string svg = c.graph + ".svg";
-      const std::string command = "command -v dot >/dev/null 2>&1 && dot -Tsvg '" + c.graph +
-                                  "' -o '" + svg + "'";
-      if (std::system(command.c_str()) == 0 && !c.quiet)
-        std::fprintf(stderr, "wrote %s and %s\n", c.graph.c_str(), svg.c_str());
-    };
+  const std::vector<tg::Parameter*> params = model->parameters();
+  options.after_backward = [&](const tg::Tape& tape, std::size_t step) {
+    // The global batch's gradient: shards weighted by their rows, summed over ranks.
+    tg::dist::all_reduce_gradients(params, train_batches.last_rows(),
+                                   train_batches.last_global_rows());
+    if (c.graph.empty() || step != 0) return;
+    write_file(c.graph, tg::to_dot(tape));
+    // Render it when Graphviz is installed (Debian package graphviz).
+    const std::string svg = c.graph + ".svg";
+    const std::string command = "command -v dot >/dev/null 2>&1 && dot -Tsvg '" + c.graph +
+                                "' -o '" + svg + "'";
+    if (std::system(command.c_str()) == 0 && !c.quiet)
+      std::fprintf(stderr, "wrote %s and %s\n", c.graph.c_str(), svg.c_str());
+  };
   {
     std::optional<tg::DetectAnomaly> anomaly;
     if (c.detect_anomaly) anomaly.emplace();
@@ -422,7 +431,7 @@ int run(Config c) {
                                        "gradient_norms.svg, confusion_matrix.svg, misclassified.png to %s\n",
                                c.out.c_str());
   }
-  std::printf("test_loss=%.4f\ntest_accuracy=%.4f\n", r.eval.loss, r.eval.accuracy);
+  if (root) std::printf("test_loss=%.4f\ntest_accuracy=%.4f\n", r.eval.loss, r.eval.accuracy);
   return 0;
 }
 
@@ -463,11 +472,13 @@ int main(int argc, char** argv) {
                                      "file (and FILE.svg when graphviz is installed)");
   app.add_flag("--detect-anomaly", c.detect_anomaly,
                "stop at the first NaN or infinity, naming the op, its layer and shapes");
+  tg::dist::Session mpi(argc, argv);  // MPI_Init under mpirun; nothing otherwise
   CLI11_PARSE(app, argc, argv);
   try {
     return run(c);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "tapegrad-mnist: %s\n", e.what());
+    if (tg::dist::size() > 1) tg::dist::abort(1);  // the other ranks would wait forever
     return 1;
   }
 }
