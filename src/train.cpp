@@ -182,7 +182,9 @@ FitResult fit(Module& model, Optimizer& optimizer, BatchIterator& train,
     m.train_seconds = now_seconds() - start;
     m.train_loss = seen ? loss_sum / static_cast<double>(seen) : 0.0;
     m.train_accuracy = seen ? static_cast<double>(correct) / static_cast<double>(seen) : 0.0;
-    m.samples_per_second = m.train_seconds > 0 ? static_cast<double>(seen) / m.train_seconds : 0;
+    // Over all data-parallel shards (global_seen == seen in one process).
+    m.samples_per_second =
+        m.train_seconds > 0 ? static_cast<double>(global_seen) / m.train_seconds : 0;
     m.lr = optimizer.lr();
     if (validation) {
       const Evaluation e = evaluate(model, *validation, options.loss);

@@ -70,12 +70,13 @@ class ProgressBar {
 
 struct EpochMetrics {
   int epoch = 0;  // 0-based
+  // Over the rows this process trained on (its own shard under data parallelism).
   double train_loss = 0.0;
   double train_accuracy = 0.0;
   std::optional<double> validation_loss;
   std::optional<double> validation_accuracy;
   double train_seconds = 0.0;  // training only; evaluation is not counted
-  double samples_per_second = 0.0;
+  double samples_per_second = 0.0;  // whole global batches: all data-parallel ranks together
   double lr = 0.0;
 };
 

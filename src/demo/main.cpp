@@ -356,6 +356,11 @@ int run(Config c) {
     tg::fit(*model, *optimizer, train_batches, &test_batches, options);
   }
 
+  const tg::dist::CommunicationStats comm = tg::dist::communication_stats();
+  if (!c.quiet && tg::dist::size() > 1)
+    std::fprintf(stderr, "%d ranks: all-reduce of %zu gradient floats %.3f ms a step (MPI %.3f ms)\n",
+                 tg::dist::size(), comm.floats, comm.calls ? 1e3 * comm.seconds / comm.calls : 0.0,
+                 comm.calls ? 1e3 * comm.mpi_seconds / comm.calls : 0.0);
   const TestResults r = run_test(*model, test, 256);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   if (!c.quiet) std::printf("%s", format_confusion(r.eval, class_names).c_str());
@@ -384,7 +389,12 @@ int run(Config c) {
         {"per_class_accuracy", per_class},
         {"confusion", r.eval.confusion},
         {"class_names", class_names},
-        {"wall_seconds", wall}};
+        {"wall_seconds", wall},
+        {"distributed",
+         {{"ranks", tg::dist::size()}, {"gradient_floats", comm.floats},
+          {"allreduce_steps", comm.calls},
+          {"allreduce_ms_per_step", comm.calls ? 1e3 * comm.seconds / comm.calls : 0.0},
+          {"mpi_allreduce_ms_per_step", comm.calls ? 1e3 * comm.mpi_seconds / comm.calls : 0.0}}}};
     write_file(c.out + "/metrics.json", metrics.dump(2) + "\n");
     std::ostringstream csv;
     csv << "epoch,train_loss,train_accuracy,test_loss,test_accuracy,train_seconds,samples_per_second,lr\n";
