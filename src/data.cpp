@@ -538,6 +538,8 @@ bool BatchIterator::next(Batch& batch) {
   batch.labels.resize(rows);
   batch.indices.resize(rows);
   batch.global_size = global;
+  last_rows_ = rows;
+  last_global_rows_ = global;
   float* out = batch.images.data();
   for (std::size_t r = 0; r < rows; ++r) {
     const std::size_t i = order_[lo + r];

@@ -157,17 +157,23 @@ FitResult fit(Module& model, Optimizer& optimizer, BatchIterator& train, BatchIt
     while (train.next(batch)) {
       tape.clear();
       optimizer.zero_grad();
-      Var output = model(tape.constant(batch.images));
-      Var loss = loss_fn(output, batch);
-      tape.backward(loss);
+      // A data-parallel shard can be empty (a short last batch split over more ranks than it
+      // has rows): no forward or backward then, but the step still happens, so that every
+      // rank takes part in after_backward's all-reduce and applies the same update.
+      const std::size_t n = batch.labels.size();
+      Var output, loss;
+      if (n > 0) {
+        output = model(tape.constant(batch.images));
+        loss = loss_fn(output, batch);
+        tape.backward(loss);
+      }
       if (options.after_backward) options.after_backward(tape, step);
       if (options.clip_grad_norm > 0.0f) clip_grad_norm(params, options.clip_grad_norm);
       optimizer.step();
 
-      const std::size_t n = batch.labels.size();
-      const double value = loss.item();
+      const double value = n > 0 ? loss.item() : 0.0;
       loss_sum += value * static_cast<double>(n);
-      correct += count_correct(output.value(), batch.labels);
+      if (n > 0) correct += count_correct(output.value(), batch.labels);
       seen += n;
       global_seen += batch.global_size;
       if (options.on_batch) options.on_batch(step, value);
@@ -181,7 +187,9 @@ FitResult fit(Module& model, Optimizer& optimizer, BatchIterator& train, BatchIt
     m.train_seconds = now_seconds() - start;
     m.train_loss = seen ? loss_sum / static_cast<double>(seen) : 0.0;
     m.train_accuracy = seen ? static_cast<double>(correct) / static_cast<double>(seen) : 0.0;
-    m.samples_per_second = m.train_seconds > 0 ? static_cast<double>(seen) / m.train_seconds : 0;
+    // Over all data-parallel shards (global_seen == seen in one process).
+    m.samples_per_second =
+        m.train_seconds > 0 ? static_cast<double>(global_seen) / m.train_seconds : 0;
     m.lr = optimizer.lr();
     if (validation) {
       const Evaluation e = evaluate(model, *validation, options.loss);

@@ -136,6 +136,11 @@ class BatchIterator {
   // Images per epoch over all shards (what the global batches add up to).
   std::size_t samples_per_epoch() const;
   std::uint64_t epoch() const { return epoch_; }
+  // Rows of the batch the last next() gave this rank, and of its whole global batch (0 before
+  // the first): what tg::dist::all_reduce_gradients weights this rank's gradients by, for
+  // code (a tg::fit callback) that does not see the Batch itself.
+  std::size_t last_rows() const { return last_rows_; }
+  std::size_t last_global_rows() const { return last_global_rows_; }
   // This epoch's order of the whole dataset (before sharding).
   const std::vector<std::size_t>& order() const { return order_; }
 
@@ -148,6 +153,7 @@ class BatchIterator {
   std::size_t rank_ = 0, world_size_ = 1;
   std::uint64_t epoch_ = 0;
   std::size_t position_ = 0;  // start of the next global batch in order_
+  std::size_t last_rows_ = 0, last_global_rows_ = 0;
   std::vector<std::size_t> order_;
 };
 

@@ -70,12 +70,13 @@ class ProgressBar {
 
 struct EpochMetrics {
   int epoch = 0;  // 0-based
+  // Over the rows this process trained on (its own shard under data parallelism).
   double train_loss = 0.0;
   double train_accuracy = 0.0;
   std::optional<double> validation_loss;
   std::optional<double> validation_accuracy;
   double train_seconds = 0.0;  // training only; evaluation is not counted
-  double samples_per_second = 0.0;
+  double samples_per_second = 0.0;  // whole global batches: all data-parallel ranks together
   double lr = 0.0;
 };
 
@@ -98,6 +99,8 @@ struct FitOptions {
   // Called after each backward, before clipping and the optimizer step: the place to look at
   // (tg::to_dot) or combine (all-reduce across processes) the step's gradients.
   std::function<void(const Tape& tape, std::size_t step)> after_backward;
+  // The step's loss (0 for an empty data-parallel shard, which skips forward and backward
+  // but still calls after_backward and steps the optimizer).
   std::function<void(std::size_t step, double loss)> on_batch;
   std::function<bool(const EpochMetrics&)> on_epoch;  // return false to stop training
 };

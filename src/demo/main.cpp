@@ -2,6 +2,7 @@
 #include "report.hpp"
 
 #include "tapegrad/data.hpp"
+#include "tapegrad/distributed.hpp"
 #include "tapegrad/io.hpp"
 #include "tapegrad/layers.hpp"
 #include "tapegrad/optim.hpp"
@@ -236,6 +237,9 @@ json epoch_json(const tg::EpochMetrics& m, const std::vector<double>& grad_norms
 int run(Config c) {
   const auto wall_start = std::chrono::steady_clock::now();
   tg::set_num_threads(c.threads);
+  // Under mpirun every rank trains on its shard of each global batch; rank 0 alone reports.
+  const bool root = tg::dist::is_root();
+  if (!root) c.quiet = true, c.out.clear(), c.save.clear(), c.graph.clear();
 
   // --eval and --resume take the architecture from the checkpoint.
   tg::StateDict checkpoint;
@@ -269,6 +273,7 @@ int run(Config c) {
       history = json::parse(checkpoint.text("progress.history", loaded_from));
     }
   }
+  tg::dist::broadcast_parameters(model->parameters());  // all ranks start from rank 0's weights
   if (!c.quiet) {
     std::fprintf(stderr, "tapegrad-mnist: %s, %zu training and %zu test images from %s\n",
                  c.dataset.c_str(), train.size(), test.size(), c.data.c_str());
@@ -278,7 +283,7 @@ int run(Config c) {
   if (!c.eval.empty()) {
     const TestResults r = run_test(*model, test, 256);
     if (!c.quiet) std::printf("%s", format_confusion(r.eval, class_names).c_str());
-    std::printf("test_loss=%.4f\ntest_accuracy=%.4f\n", r.eval.loss, r.eval.accuracy);
+    if (root) std::printf("test_loss=%.4f\ntest_accuracy=%.4f\n", r.eval.loss, r.eval.accuracy);
     return 0;
   }
 
@@ -294,6 +299,7 @@ int run(Config c) {
   std::size_t grad_norm_steps = 0;
 
   tg::BatchIterator train_batches(train, c.batch, true, c.seed);
+  train_batches.set_shard(tg::dist::rank(), tg::dist::size());
   tg::BatchIterator test_batches(test, 256, false, 0);
   tg::FitOptions options;
   options.epochs = c.epochs;
@@ -335,23 +341,32 @@ int run(Config c) {
     }
     return true;
   };
-  if (!c.graph.empty())
-    options.after_backward = [&](const tg::Tape& tape, std::size_t step) {
-      if (step != 0) return;
-      write_file(c.graph, tg::to_dot(tape));
-      // Render it when Graphviz is installed (Debian package graphviz).
-      const std::string svg = c.graph + ".svg";
-      const std::string command =
-          "command -v dot >/dev/null 2>&1 && dot -Tsvg '" + c.graph + "' -o '" + svg + "'";
-      if (std::system(command.c_str()) == 0 && !c.quiet)
-        std::fprintf(stderr, "wrote %s and %s\n", c.graph.c_str(), svg.c_str());
-    };
+  const std::vector<tg::Parameter*> params = model->parameters();
+  options.after_backward = [&](const tg::Tape& tape, std::size_t step) {
+    // The global batch's gradient: shards weighted by their rows, summed over ranks.
+    tg::dist::all_reduce_gradients(params, train_batches.last_rows(),
+                                   train_batches.last_global_rows());
+    if (c.graph.empty() || step != 0) return;
+    write_file(c.graph, tg::to_dot(tape));
+    // Render it when Graphviz is installed (Debian package graphviz).
+    const std::string svg = c.graph + ".svg";
+    const std::string command =
+        "command -v dot >/dev/null 2>&1 && dot -Tsvg '" + c.graph + "' -o '" + svg + "'";
+    if (std::system(command.c_str()) == 0 && !c.quiet)
+      std::fprintf(stderr, "wrote %s and %s\n", c.graph.c_str(), svg.c_str());
+  };
   {
     std::optional<tg::DetectAnomaly> anomaly;
     if (c.detect_anomaly) anomaly.emplace();
     tg::fit(*model, *optimizer, train_batches, &test_batches, options);
   }
 
+  const tg::dist::CommunicationStats comm = tg::dist::communication_stats();
+  if (!c.quiet && tg::dist::size() > 1)
+    std::fprintf(stderr,
+                 "%d ranks: all-reduce of %zu gradient floats %.3f ms a step (MPI %.3f ms)\n",
+                 tg::dist::size(), comm.floats, comm.calls ? 1e3 * comm.seconds / comm.calls : 0.0,
+                 comm.calls ? 1e3 * comm.mpi_seconds / comm.calls : 0.0);
   const TestResults r = run_test(*model, test, 256);
   const double wall =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
@@ -366,32 +381,39 @@ int run(Config c) {
     }
     std::vector<std::string> weight_names;
     for (auto& w : weights) weight_names.push_back(w.first);
-    json metrics = {{"config",
-                     {{"dataset", c.dataset},
-                      {"data", c.data},
-                      {"epochs", c.epochs},
-                      {"batch", c.batch},
-                      {"lr", c.lr},
-                      {"optimizer", c.optimizer},
-                      {"hidden", c.hidden},
-                      {"activation", c.activation},
-                      {"init", c.init},
-                      {"batchnorm", c.batchnorm},
-                      {"dropout", c.dropout},
-                      {"schedule", c.schedule},
-                      {"clip", c.clip},
-                      {"threads", tg::num_threads()},
-                      {"seed", c.seed},
-                      {"train_limit", c.train_limit},
-                      {"train_samples", train.size()}}},
-                    {"epochs", history},
-                    {"grad_norm_layers", weight_names},
-                    {"test_loss", r.eval.loss},
-                    {"test_accuracy", r.eval.accuracy},
-                    {"per_class_accuracy", per_class},
-                    {"confusion", r.eval.confusion},
-                    {"class_names", class_names},
-                    {"wall_seconds", wall}};
+    json metrics = {
+        {"config",
+         {{"dataset", c.dataset},
+          {"data", c.data},
+          {"epochs", c.epochs},
+          {"batch", c.batch},
+          {"lr", c.lr},
+          {"optimizer", c.optimizer},
+          {"hidden", c.hidden},
+          {"activation", c.activation},
+          {"init", c.init},
+          {"batchnorm", c.batchnorm},
+          {"dropout", c.dropout},
+          {"schedule", c.schedule},
+          {"clip", c.clip},
+          {"threads", tg::num_threads()},
+          {"seed", c.seed},
+          {"train_limit", c.train_limit},
+          {"train_samples", train.size()}}},
+        {"epochs", history},
+        {"grad_norm_layers", weight_names},
+        {"test_loss", r.eval.loss},
+        {"test_accuracy", r.eval.accuracy},
+        {"per_class_accuracy", per_class},
+        {"confusion", r.eval.confusion},
+        {"class_names", class_names},
+        {"wall_seconds", wall},
+        {"distributed",
+         {{"ranks", tg::dist::size()},
+          {"gradient_floats", comm.floats},
+          {"allreduce_steps", comm.calls},
+          {"allreduce_ms_per_step", comm.calls ? 1e3 * comm.seconds / comm.calls : 0.0},
+          {"mpi_allreduce_ms_per_step", comm.calls ? 1e3 * comm.mpi_seconds / comm.calls : 0.0}}}};
     write_file(c.out + "/metrics.json", metrics.dump(2) + "\n");
     std::ostringstream csv;
     csv << "epoch,train_loss,train_accuracy,test_loss,test_accuracy,train_seconds,samples_per_"
@@ -442,7 +464,7 @@ int run(Config c) {
                    "gradient_norms.svg, confusion_matrix.svg, misclassified.png to %s\n",
                    c.out.c_str());
   }
-  std::printf("test_loss=%.4f\ntest_accuracy=%.4f\n", r.eval.loss, r.eval.accuracy);
+  if (root) std::printf("test_loss=%.4f\ntest_accuracy=%.4f\n", r.eval.loss, r.eval.accuracy);
   return 0;
 }
 
@@ -489,11 +511,13 @@ int main(int argc, char** argv) {
                  "file (and FILE.svg when graphviz is installed)");
   app.add_flag("--detect-anomaly", c.detect_anomaly,
                "stop at the first NaN or infinity, naming the op, its layer and shapes");
+  tg::dist::Session mpi(argc, argv);  // MPI_Init under mpirun; nothing otherwise
   CLI11_PARSE(app, argc, argv);
   try {
     return run(c);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "tapegrad-mnist: %s\n", e.what());
+    if (tg::dist::size() > 1) tg::dist::abort(1);  // the other ranks would wait forever
     return 1;
   }
 }

@@ -14,7 +14,8 @@ cmake -S "$src" -B "$scratch/cmake-build" -DCMAKE_PREFIX_PATH="$scratch/prefix" 
 cmake --build "$scratch/cmake-build" -j 2 >/dev/null
 LD_LIBRARY_PATH="$scratch/prefix/lib" "$scratch/cmake-build/consumer_shared"
 "$scratch/cmake-build/consumer_static"
-ldd "$scratch/cmake-build/consumer_shared" | grep -q "$scratch/prefix/lib/libtapegrad.so"
+# grep reads everything (no -q): an early exit would SIGPIPE ldd and fail under pipefail.
+ldd "$scratch/cmake-build/consumer_shared" | grep "$scratch/prefix/lib/libtapegrad.so" >/dev/null
 
 echo "== pkg-config"
 export PKG_CONFIG_PATH="$scratch/prefix/lib/pkgconfig"
