@@ -10,11 +10,14 @@
 //
 // --breakdown N adds one more epoch (untimed by fit, not in "epochs") run by a hand-written
 // copy of fit's loop with a clock around each phase: batch assembly, forward + loss, backward,
-// zero_grad + optimizer step, bookkeeping. It is reported as "breakdown" (seconds per phase).
+// zero_grad + optimizer step, bookkeeping, and the time inside GEMMs (gemm_seconds, gemm_share).
+// It is reported as "breakdown" (seconds per phase).
 #include "tapegrad/data.hpp"
 #include "tapegrad/layers.hpp"
 #include "tapegrad/optim.hpp"
 #include "tapegrad/train.hpp"
+
+#include "blas.hpp"  // internal: time spent in GEMMs
 
 #include <algorithm>
 #include <chrono>
@@ -141,6 +144,7 @@ int main(int argc, char** argv) {
       double loss_sum = 0;
       model->train();
       train_batches.begin_epoch(static_cast<std::uint64_t>(epochs));
+      tg::detail::reset_gemm_seconds();
       const double start = now();
       for (;;) {
         double t0 = now();
@@ -172,8 +176,9 @@ int main(int argc, char** argv) {
           ",\n  \"breakdown\": {\"steps\": %zu, \"total_seconds\": %.6f, \"batch_seconds\": %.6f, "
           "\"forward_loss_seconds\": %.6f, \"backward_seconds\": %.6f, "
           "\"zero_grad_and_step_seconds\": %.6f, \"bookkeeping_seconds\": %.6f, "
-          "\"train_accuracy\": %.6f}",
-          steps, total, t_data, t_forward, t_backward, t_step, t_book,
+          "\"gemm_seconds\": %.6f, \"gemm_share\": %.3f, \"train_accuracy\": %.6f}",
+          steps, total, t_data, t_forward, t_backward, t_step, t_book, tg::detail::gemm_seconds(),
+          tg::detail::gemm_seconds() / total,
           static_cast<double>(correct) /
               static_cast<double>(std::max<std::size_t>(1, train.size())));
     }

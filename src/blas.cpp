@@ -5,6 +5,7 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <chrono>
 
 namespace tg::detail {
 
@@ -27,6 +28,28 @@ constexpr std::size_t kColumnSplitRows = 128;
 constexpr std::size_t kParallelWork = 1u << 18;
 }  // namespace
 
+namespace {
+thread_local double g_gemm_seconds = 0.0;
+
+double now_seconds() {
+  using namespace std::chrono;
+  return duration<double>(steady_clock::now().time_since_epoch()).count();
+}
+
+// Adds the lifetime of this object to g_gemm_seconds.
+struct GemmTimer {
+  double start = now_seconds();
+  ~GemmTimer() { g_gemm_seconds += now_seconds() - start; }
+};
+}  // namespace
+
+double gemm_seconds() {
+  return g_gemm_seconds;
+}
+void reset_gemm_seconds() {
+  g_gemm_seconds = 0.0;
+}
+
 // Splits C across the pool, each block a single-threaded sgemm over the full k-loop, so every
 // element of C is computed by the same kernel in the same order however many threads there
 // are: results do not depend on the thread count. Tall GEMMs split rows; short ones (the
@@ -36,6 +59,7 @@ void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, float a
           const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
           std::size_t ldc) {
   if (m == 0 || n == 0) return;
+  GemmTimer timer;
   const std::size_t threads = pool_threads();
   const bool split_columns = m < kColumnSplitRows && n >= 2 * kColumnAlign;
   const std::size_t extent = split_columns ? n : m;

@@ -11,4 +11,9 @@ void gemm(bool transpose_a, bool transpose_b, std::size_t m, std::size_t n, std:
           float alpha, const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta,
           float* c, std::size_t ldc);
 
+// Wall time spent inside gemm() by the calling thread since the last reset: lets a benchmark
+// report how much of a training step is matrix products (two clock reads per call).
+double gemm_seconds();
+void reset_gemm_seconds();
+
 }  // namespace tg::detail

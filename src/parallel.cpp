@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdio>
@@ -36,6 +37,7 @@ namespace {
 // second, and waking a sleeping thread costs more than the job), then sleep.
 class Pool {
  public:
+  static constexpr std::chrono::milliseconds kSpin{20};
   explicit Pool(std::size_t threads) {
     for (std::size_t i = 1; i < threads; ++i) workers_.emplace_back([this] { work(); });
   }
@@ -60,8 +62,10 @@ class Pool {
     task_ = task;
     context_ = context;
     count_ = count;
-    next_.store(0);
+    // done_ first: a worker leaving the previous job's drain() may already take a block of
+    // this one through next_, and its done_ increment must not be wiped out.
     done_.store(0);
+    next_.store(0);
     {
       std::lock_guard<std::mutex> lock(mutex_);
       generation_.fetch_add(1, std::memory_order_release);
@@ -90,11 +94,18 @@ class Pool {
     enable_flush_denormals();
     std::uint64_t seen = 0;
     for (;;) {
-      // Spin for a while, then sleep until the generation changes.
+      // Spin until the next job or for kSpinSeconds, then sleep until the generation changes.
+      // A training step issues jobs a few hundred microseconds apart with serial work in
+      // between; waking a sleeping thread costs tens of microseconds on bare metal and far
+      // more on a virtual machine (the idle vCPU is descheduled), so the wait must outlast the
+      // gaps. An idle pool then costs at most kSpinSeconds of one core before it sleeps.
       bool changed = false;
-      for (int spin = 0; spin < 20000 && !changed; ++spin) {
+      const auto spin_until = std::chrono::steady_clock::now() + kSpin;
+      for (int spin = 0; !changed; ++spin) {
         changed = generation_.load(std::memory_order_acquire) != seen;
-        if (!changed) _mm_pause();
+        if (changed) break;
+        _mm_pause();
+        if ((spin & 255) == 255 && std::chrono::steady_clock::now() > spin_until) break;
       }
       if (!changed) {
         std::unique_lock<std::mutex> lock(mutex_);
