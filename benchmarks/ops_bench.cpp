@@ -7,6 +7,7 @@
 #include "tapegrad/optim.hpp"
 
 #include <benchmark/benchmark.h>
+#include <optional>
 #include <cblas.h>
 
 namespace {
@@ -82,9 +83,13 @@ BENCHMARK(BM_BareSgemmForwardBackward)
     ->Apply(mlp_shapes)
     ->ArgNames({"batch", "in", "out", "threads"});
 
-// Recording one op on tiny (1x1) tensors: the tape's bookkeeping, not arithmetic.
+// Recording one op on tiny (1x1) tensors: the tape's bookkeeping, not arithmetic. With
+// anomaly:1 the same inside a tg::DetectAnomaly scope (every output checked); anomaly:0 is
+// the normal cost, which includes the one branch the mode costs when off.
 void BM_TapeRecordOneTinyOp(benchmark::State& state) {
   tg::set_num_threads(1);
+  std::optional<tg::DetectAnomaly> anomaly;
+  if (state.range(0)) anomaly.emplace();
   tg::Tape tape;
   const std::int64_t ops = 1000;
   for (auto _ : state) {
@@ -99,7 +104,33 @@ void BM_TapeRecordOneTinyOp(benchmark::State& state) {
       benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert,
       benchmark::Counter::kIs1000);
 }
-BENCHMARK(BM_TapeRecordOneTinyOp);
+BENCHMARK(BM_TapeRecordOneTinyOp)->ArgName("anomaly")->Arg(0)->Arg(1);
+
+// A training step of the MNIST MLP (batch 64, 1 thread) with anomaly mode off and on.
+void BM_MlpTrainingStep(benchmark::State& state) {
+  tg::set_num_threads(1);
+  std::optional<tg::DetectAnomaly> anomaly;
+  if (state.range(0)) anomaly.emplace();
+  tg::Rng rng(0);
+  tg::Sequential model;
+  model.add<tg::Dense>(784, 256, rng);
+  model.add<tg::ReLU>();
+  model.add<tg::Dense>(256, 128, rng);
+  model.add<tg::ReLU>();
+  model.add<tg::Dense>(128, 10, rng);
+  tg::Adam optimizer(model.parameters());
+  const tg::Tensor x = filled(64, 784, 10);
+  std::vector<std::int32_t> labels(64);
+  for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<std::int32_t>(i % 10);
+  tg::Tape tape;
+  for (auto _ : state) {
+    tape.clear();
+    optimizer.zero_grad();
+    tape.backward(tg::softmax_cross_entropy(model(tape.constant(x)), labels));
+    optimizer.step();
+  }
+}
+BENCHMARK(BM_MlpTrainingStep)->ArgName("anomaly")->Arg(0)->Arg(1);
 
 // Elementwise activations and the fused loss at the MLP's shapes, forward + backward.
 template <tg::Var (*Op)(tg::Var)>
