@@ -3,6 +3,8 @@
 #include "tapegrad/data.hpp"
 #include "fork_util.hpp"
 
+#include "test_util.hpp"
+
 #include <gtest/gtest.h>
 #include <zlib.h>
 
@@ -22,6 +24,10 @@ namespace fs = std::filesystem;
 namespace {
 
 using Bytes = std::vector<std::uint8_t>;
+using test::expect_error;
+using test::read_file;
+using test::TempDir;
+using test::write_file;
 
 void put_be32(Bytes& b, std::uint32_t v) {
   for (int i = 3; i >= 0; --i) b.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
@@ -59,31 +65,6 @@ Bytes idx_images_header(std::uint32_t count, std::uint32_t rows, std::uint32_t c
   return b;
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "tapegrad-data-XXXXXX").string();
-    if (!mkdtemp(tmpl.data())) std::abort();
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
-  std::string str() const { return path_.string(); }
-
- private:
-  fs::path path_;
-};
-
-void write_file(const std::string& path, const Bytes& bytes) {
-  std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(bytes.data()),
-            static_cast<std::streamsize>(bytes.size()));
-  ASSERT_TRUE(out.good()) << path;
-}
-
 void write_gz(const std::string& path, const Bytes& bytes) {
   gzFile g = gzopen(path.c_str(), "wb");
   ASSERT_NE(g, nullptr) << path;
@@ -92,23 +73,6 @@ void write_gz(const std::string& path, const Bytes& bytes) {
               static_cast<int>(bytes.size()));
   }
   ASSERT_EQ(gzclose(g), Z_OK);
-}
-
-Bytes read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return Bytes(std::istreambuf_iterator<char>(in), {});
-}
-
-// Runs f, expects a tg::Error whose message contains every one of `parts`.
-void expect_error(const std::function<void()>& f, std::initializer_list<std::string> parts) {
-  try {
-    f();
-    ADD_FAILURE() << "no tg::Error thrown; expected one mentioning '" << *parts.begin() << "'";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const auto& p : parts)
-      EXPECT_NE(msg.find(p), std::string::npos) << "message: " << msg << "\nmissing: " << p;
-  }
 }
 
 std::vector<std::uint8_t> some_labels(std::size_t n) {
