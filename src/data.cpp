@@ -311,17 +311,25 @@ IdxLabels parse_idx_labels(const std::uint8_t* data, std::size_t size, const std
 
 // ---- datasets ----
 
+namespace {
+// A dataset with `d`'s name, image shape, classes and normalization, and no images yet.
+Dataset empty_like(const Dataset& d) {
+  Dataset out;
+  out.name = d.name;
+  out.image_rows = d.image_rows;
+  out.image_cols = d.image_cols;
+  out.num_classes = d.num_classes;
+  out.normalization = d.normalization;
+  return out;
+}
+}  // namespace
+
 Dataset Dataset::subset(std::size_t begin, std::size_t count) const {
   if (begin > size() || count > size() - begin)
     throw Error(name + ": subset [" + std::to_string(begin) + ", " + std::to_string(begin) + " + " +
                 std::to_string(count) + ") is out of range for " + std::to_string(size()) +
                 " images");
-  Dataset out;
-  out.name = name;
-  out.image_rows = image_rows;
-  out.image_cols = image_cols;
-  out.num_classes = num_classes;
-  out.normalization = normalization;
+  Dataset out = empty_like(*this);
   const std::size_t f = features();
   out.pixels.assign(pixels.begin() + static_cast<std::ptrdiff_t>(begin * f),
                     pixels.begin() + static_cast<std::ptrdiff_t>((begin + count) * f));
@@ -335,12 +343,7 @@ Dataset Dataset::take(std::size_t n) const {
 }
 
 Dataset Dataset::select(const std::vector<std::size_t>& indices) const {
-  Dataset out;
-  out.name = name;
-  out.image_rows = image_rows;
-  out.image_cols = image_cols;
-  out.num_classes = num_classes;
-  out.normalization = normalization;
+  Dataset out = empty_like(*this);
   const std::size_t f = features();
   out.pixels.resize(indices.size() * f);
   out.labels.resize(indices.size());
