@@ -2,7 +2,7 @@
 // MPI_Allreduce, unpack) for a model of P parameters, with the ranks in step (a barrier before
 // each call), so that waiting for a slower rank is not counted. Run under mpirun:
 //   mpirun -np 2 build/tapegrad-allreduce-bench [PARAMS=235146] [STEPS=500]
-#include "tapegrad/distributed.hpp"
+#include "tapegrad/tapegrad.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -27,9 +27,10 @@ int main(int argc, char** argv) {
   }
   std::sort(times.begin(), times.end());
   if (tg::dist::is_root())
-    std::printf("%d ranks, %zu floats (%.2f MB): all_reduce_gradients median %.3f ms, "
-                "p10 %.3f ms, p90 %.3f ms over %d steps\n",
-                tg::dist::size(), params, params * 4 / 1e6, 1e3 * times[times.size() / 2],
-                1e3 * times[times.size() / 10], 1e3 * times[times.size() * 9 / 10], steps);
+    std::printf(
+        "%d ranks, %zu floats (%.2f MB): all_reduce_gradients median %.3f ms, "
+        "p10 %.3f ms, p90 %.3f ms over %d steps\n",
+        tg::dist::size(), params, params * 4 / 1e6, 1e3 * times[times.size() / 2],
+        1e3 * times[times.size() / 10], 1e3 * times[times.size() * 9 / 10], steps);
   return 0;
 }

@@ -12,12 +12,9 @@
 // copy of fit's loop with a clock around each phase: batch assembly, forward + loss, backward,
 // zero_grad + optimizer step, bookkeeping, and the time inside GEMMs (gemm_seconds, gemm_share).
 // It is reported as "breakdown" (seconds per phase).
-#include "tapegrad/data.hpp"
-#include "tapegrad/layers.hpp"
-#include "tapegrad/optim.hpp"
-#include "tapegrad/train.hpp"
+#include "tapegrad/tapegrad.hpp"
 
-#include "blas.hpp"  // internal: time spent in GEMMs
+#include "core/blas.hpp"  // internal: time spent in GEMMs
 
 #include <algorithm>
 #include <chrono>

@@ -1,11 +1,9 @@
 // The vectorized kernels against the scalar std:: loops the ops used before them (same
 // arithmetic, no tape, 64x256, one thread), so the speed-up is measured within one run:
 //   build/tapegrad_bench --benchmark_filter=Reference
-#include "tapegrad/losses.hpp"
-#include "tapegrad/ops.hpp"
-#include "tapegrad/tape.hpp"
+#include "tapegrad/tapegrad.hpp"
 
-#include "kernels.hpp"
+#include "core/kernels.hpp"
 
 #include <benchmark/benchmark.h>
 

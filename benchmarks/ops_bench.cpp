@@ -1,20 +1,17 @@
 // Each op forward + backward at the MNIST MLP's shapes, the tape's cost per op, and each
 // dense layer's GEMMs against bare cblas_sgemm calls of the same shapes.
 //   build/tapegrad_bench --benchmark_filter=Dense
-#include "tapegrad/layers.hpp"
-#include "tapegrad/losses.hpp"
-#include "tapegrad/ops.hpp"
-#include "tapegrad/optim.hpp"
+#include "tapegrad/tapegrad.hpp"
 
 #include <benchmark/benchmark.h>
-#include <optional>
 #include <cblas.h>
+#include <optional>
 
 namespace {
 
 tg::Tensor filled(std::size_t r, std::size_t c, std::uint64_t seed) {
   tg::Rng rng(seed);
-  tg::Tensor t({r, c});
+  tg::Tensor t = tg::zeros(r, c);
   for (float& v : t) v = rng.uniform(-1.0f, 1.0f);
   return t;
 }
@@ -53,9 +50,9 @@ void BM_BareSgemmForwardBackward(benchmark::State& state) {
   const int batch = static_cast<int>(state.range(0)), in = static_cast<int>(state.range(1)),
             out = static_cast<int>(state.range(2));
   tg::Tensor x = filled(batch, in, 1), W = filled(in, out, 2), g = filled(batch, out, 4);
-  tg::Tensor y({static_cast<std::size_t>(batch), static_cast<std::size_t>(out)});
-  tg::Tensor dx({static_cast<std::size_t>(batch), static_cast<std::size_t>(in)});
-  tg::Tensor dW({static_cast<std::size_t>(in), static_cast<std::size_t>(out)});
+  tg::Tensor y = tg::zeros(static_cast<std::size_t>(batch), static_cast<std::size_t>(out));
+  tg::Tensor dx = tg::zeros(static_cast<std::size_t>(batch), static_cast<std::size_t>(in));
+  tg::Tensor dW = tg::zeros(static_cast<std::size_t>(in), static_cast<std::size_t>(out));
   tg::set_num_threads(1);
   openblas_set_num_threads(static_cast<int>(state.range(3)));
   for (auto _ : state) {

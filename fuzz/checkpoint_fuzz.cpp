@@ -7,7 +7,7 @@
 // so that mutated files also reach the end of the loader instead of mostly stopping at the
 // checksum. A file that loads must round-trip: saving what was loaded and loading that again
 // gives the same entries bit for bit.
-#include "tapegrad/io.hpp"
+#include "tapegrad/tapegrad.hpp"
 
 #include <zlib.h>
 

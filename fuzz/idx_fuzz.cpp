@@ -6,7 +6,7 @@
 // an ASan/UBSan report, a huge allocation caught by -malloc_limit_mb) is a finding. A plain file
 // that parses must be exactly its header followed by the items (the reader is strict), and the
 // small limit may only refuse what the default limit accepts.
-#include "tapegrad/data.hpp"
+#include "tapegrad/tapegrad.hpp"
 
 #include <sys/mman.h>
 #include <unistd.h>

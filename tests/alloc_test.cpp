@@ -1,6 +1,6 @@
 // After the first step, a training step allocates nothing on the heap: the tape, every
 // intermediate buffer, the batch and the optimizer state are made once and reused.
-#include "tapegrad/train.hpp"
+#include "tapegrad/tapegrad.hpp"
 
 #include "test_util.hpp"
 

@@ -1,7 +1,7 @@
 // The IDX reader is strict (every defect is an error naming the file, the field and the byte
 // offset); datasets keep bytes; the batch iterator is seeded, complete and shardable.
-#include "tapegrad/data.hpp"
 #include "fork_util.hpp"
+#include "tapegrad/tapegrad.hpp"
 
 #include "test_util.hpp"
 

@@ -1,8 +1,7 @@
 // tg::dist in one process (no mpirun), in builds with and without MPI: rank 0 of 1, the
 // gradient reduction only weights by the shard's rows. The multi-process tests are in
 // tests/mpi (run under mpirun by ctest when MPI is found).
-#include "tapegrad/distributed.hpp"
-#include "tapegrad/train.hpp"
+#include "tapegrad/tapegrad.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,5 @@
 // tg::to_dot: the recorded tape as a Graphviz digraph.
-#include "tapegrad/layers.hpp"
-#include "tapegrad/losses.hpp"
+#include "tapegrad/tapegrad.hpp"
 #include "test_util.hpp"
 
 #include <gtest/gtest.h>
@@ -120,7 +119,7 @@ TEST(Dot, ASmallNetHasOneNodePerTapeEntryAndOneEdgePerInput) {
   std::set<std::pair<std::string, std::string>> edges(g.edges.begin(), g.edges.end());
   for (std::size_t i = 0; i < s.tape.size(); ++i) {
     const Node& n = s.tape.node(i);
-    for (int k = 0; k < n.num_inputs; ++k)
+    for (std::size_t k = 0; k < n.inputs.size(); ++k)
       EXPECT_EQ(edges.count({"n" + std::to_string(n.inputs[k]), "n" + std::to_string(i)}), 1u);
   }
 }

@@ -1,7 +1,7 @@
 // Runs a piece of code in a forked child, e.g. under a resource limit, and reports how it ended.
 #pragma once
 
-#include "tapegrad/tensor.hpp"
+#include "tapegrad/tapegrad.hpp"
 
 #include <sys/resource.h>
 #include <sys/wait.h>

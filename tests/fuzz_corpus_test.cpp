@@ -2,8 +2,7 @@
 // fuzz/corpus/<target>/valid_* must load, every other seed must be refused with a tg::Error,
 // and fuzz/regressions/<target>/* (inputs that once crashed a target) must load or be refused
 // with a tg::Error, nothing else.
-#include "tapegrad/data.hpp"
-#include "tapegrad/io.hpp"
+#include "tapegrad/tapegrad.hpp"
 
 #include <gtest/gtest.h>
 
@@ -59,7 +58,8 @@ std::string load_idx_file(const fs::path& p) {
   return starts_with(images, "tg::Error") ? labels : images;
 }
 
-void check_seeds(const std::string& target, const std::function<std::string(const fs::path&)>& load) {
+void check_seeds(const std::string& target,
+                 const std::function<std::string(const fs::path&)>& load) {
   const auto seeds = files_in(kFuzz / "corpus" / target);
   ASSERT_GE(seeds.size(), 5u) << "no seed corpus in " << (kFuzz / "corpus" / target);
   for (const auto& p : seeds) {

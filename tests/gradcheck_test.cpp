@@ -1,7 +1,6 @@
 // The gradient checker itself: it must pass correct backwards and catch wrong ones,
 // including the vacuous case where both gradients are zero.
-#include "tapegrad/gradcheck.hpp"
-#include "tapegrad/ops.hpp"
+#include "tapegrad/tapegrad.hpp"
 #include "test_util.hpp"
 
 #include <gtest/gtest.h>
@@ -13,21 +12,27 @@ namespace {
 // A cube op with a deliberately chosen backward: the right one, zero, or off by a factor.
 enum class CubeBackward { right, zero, doubled };
 
+struct CubeState : OpState {
+  CubeBackward kind = CubeBackward::right;
+};
+
 void cube_backward(Tape& t, const Node& n) {
   Tensor* dx = t.grad_at(n.inputs[0]);
-  if (!dx || n.option == static_cast<int>(CubeBackward::zero)) return;
+  const CubeBackward kind = n.state_as<CubeState>().kind;
+  if (!dx || kind == CubeBackward::zero) return;
   const Tensor& x = t.value_at(n.inputs[0]);
-  const float factor = n.option == static_cast<int>(CubeBackward::doubled) ? 6.0f : 3.0f;
+  const float factor = kind == CubeBackward::doubled ? 6.0f : 3.0f;
   *dx += factor * n.grad * x * x;
 }
 
+// Written as a user would write an op of their own: validate, record, compute, finish.
 Var cube(Var x, CubeBackward kind) {
+  const Tensor& xv = x.value();
   Tape& t = x.tape();
   Var out = t.record("cube", {x}, cube_backward);
-  Node& n = t.node(out);
-  n.option = static_cast<int>(kind);
-  n.value = t.value_at(x.index()) * t.value_at(x.index()) * t.value_at(x.index());
-  return out;
+  t.state<CubeState>(out).kind = kind;
+  t.output(out, xv.shape()) = xv * xv * xv;
+  return t.finish(out);
 }
 }  // namespace
 

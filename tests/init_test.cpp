@@ -1,5 +1,5 @@
 // Initializers and the seeded RNG.
-#include "tapegrad/init.hpp"
+#include "tapegrad/tapegrad.hpp"
 
 #include <gtest/gtest.h>
 

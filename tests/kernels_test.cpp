@@ -3,7 +3,7 @@
 //
 // Worst errors measured on AVX-512 (xsimd 8.1, GCC 12, 1e6-point sweeps): exp 1.51 ulp,
 // expm1 2.00, tanh 1.31, sigmoid 2.45, elu 2.00. The bounds below leave a margin.
-#include "../src/kernels.hpp"
+#include "../src/core/kernels.hpp"
 
 #include <gtest/gtest.h>
 

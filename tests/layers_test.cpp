@@ -1,6 +1,5 @@
 // Layers: gradient-checked (inputs and parameters), modes, naming, saved state.
-#include "tapegrad/layers.hpp"
-#include "tapegrad/gradcheck.hpp"
+#include "tapegrad/tapegrad.hpp"
 #include "test_util.hpp"
 
 #include <gtest/gtest.h>
@@ -113,7 +112,7 @@ TEST(BatchNorm1d, RunningStatisticsApproachTheDatasMeanAndVariance) {
   BatchNorm1d bn(2);
   Rng rng(5);
   for (int step = 0; step < 200; ++step) {
-    Tensor x({64, 2});
+    Tensor x = zeros(64, 2);
     for (std::size_t i = 0; i < 64; ++i) {
       x(i, 0) = rng.normal(3.0f, 2.0f);   // mean 3, variance 4
       x(i, 1) = rng.normal(-1.0f, 0.5f);  // mean -1, variance 0.25

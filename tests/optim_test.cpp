@@ -6,10 +6,7 @@
 // curvature per element. Here tapegrad computes the same loss and gradient with its own ops
 // (whose gradient is bit-identical to PyTorch's for this loss; see the script) and must land
 // on the same W and b after every step.
-#include "tapegrad/optim.hpp"
-#include "tapegrad/init.hpp"
-#include "tapegrad/losses.hpp"
-#include "tapegrad/ops.hpp"
+#include "tapegrad/tapegrad.hpp"
 
 #include <gtest/gtest.h>
 

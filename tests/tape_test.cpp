@@ -1,6 +1,5 @@
 // How the tape works: record forward, walk back once, accumulate.
-#include "tapegrad/losses.hpp"
-#include "tapegrad/ops.hpp"
+#include "tapegrad/tapegrad.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "tapegrad/tensor.hpp"
+#include "tapegrad/tapegrad.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,9 +1,7 @@
 // Helpers shared by the tests.
 #pragma once
 
-#include "tapegrad/data.hpp"
-#include "tapegrad/init.hpp"
-#include "tapegrad/tensor.hpp"
+#include "tapegrad/tapegrad.hpp"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -25,7 +23,7 @@ namespace tg::test {
 // pushed at least that far from 0, so a central difference never straddles a kink at 0.
 inline Tensor random_tensor(std::size_t r, std::size_t c, std::uint64_t seed, float lo = -2.0f,
                             float hi = 2.0f, float min_magnitude = 0.0f) {
-  Tensor t({r, c});
+  Tensor t = zeros(r, c);
   std::uint64_t s = seed * 0x2545F4914F6CDD1Dull + 0x9E3779B97F4A7C15ull;
   for (float& v : t) {
     std::uint64_t z = (s += 0x9E3779B97F4A7C15ull);

@@ -5,9 +5,7 @@
 //
 // Expected numbers come from the mathematics (worked by hand in the comments), never from a
 // run of tapegrad. Bounds on random experiments come from the theory, with a margin.
-#include "tapegrad/layers.hpp"
-#include "tapegrad/losses.hpp"
-#include "tapegrad/optim.hpp"
+#include "tapegrad/tapegrad.hpp"
 #include "test_util.hpp"
 
 #include <gtest/gtest.h>
@@ -29,7 +27,7 @@ namespace {
 // A 1 x n row of evenly spaced points lo, lo + step, ..., hi.
 Tensor grid(float lo, float hi, float step) {
   const auto n = static_cast<std::size_t>(std::lround((hi - lo) / step)) + 1;
-  Tensor t({1, n});
+  Tensor t = zeros(1, n);
   for (std::size_t i = 0; i < n; ++i) t(0, i) = lo + step * static_cast<float>(i);
   return t;
 }
@@ -37,7 +35,7 @@ Tensor grid(float lo, float hi, float step) {
 // The row -k step, ..., -step, 0, step, ..., k step: exactly symmetric, with 0 in the middle.
 Tensor symmetric_grid(float limit, float step) {
   const auto k = static_cast<long>(std::lround(limit / step));
-  Tensor t({1, static_cast<std::size_t>(2 * k + 1)});
+  Tensor t = zeros(1, static_cast<std::size_t>(2 * k + 1));
   for (long i = -k; i <= k; ++i)
     t(0, static_cast<std::size_t>(i + k)) = step * static_cast<float>(i);
   return t;
@@ -100,7 +98,7 @@ double norm_of(const Tensor& t) {
 }
 
 Tensor normal_tensor(std::size_t r, std::size_t c, Rng& rng, float mean = 0.0f, float sd = 1.0f) {
-  Tensor t({r, c});
+  Tensor t = zeros(r, c);
   for (float& v : t) v = rng.normal(mean, sd);
   return t;
 }
@@ -114,8 +112,8 @@ struct Points {
 
 // `per_class` points around each centre, normal noise of standard deviation sd.
 Points blobs(const std::vector<std::pair<float, float>>& centres, std::size_t per_class, float sd,
-              Rng& rng) {
-  Points d{Tensor({centres.size() * per_class, 2}), {}};
+             Rng& rng) {
+  Points d{zeros(centres.size() * per_class, 2), {}};
   std::size_t row = 0;
   for (std::size_t k = 0; k < centres.size(); ++k)
     for (std::size_t i = 0; i < per_class; ++i, ++row) {
@@ -128,7 +126,7 @@ Points blobs(const std::vector<std::pair<float, float>>& centres, std::size_t pe
 
 // Two concentric rings: class 0 at radius 1, class 1 at radius 3 (radial noise sd 0.2).
 Points rings(std::size_t per_class, Rng& rng) {
-  Points d{Tensor({2 * per_class, 2}), {}};
+  Points d{zeros(2 * per_class, 2), {}};
   for (std::size_t i = 0; i < 2 * per_class; ++i) {
     const int label = i < per_class ? 0 : 1;
     const float radius = rng.normal(label == 0 ? 1.0f : 3.0f, 0.2f);
@@ -141,7 +139,7 @@ Points rings(std::size_t per_class, Rng& rng) {
 }
 
 Tensor labels_as_column(const Points& d) {
-  Tensor t({d.labels.size(), 1});
+  Tensor t = zeros(d.labels.size(), 1);
   for (std::size_t i = 0; i < d.labels.size(); ++i) t(i, 0) = static_cast<float>(d.labels[i]);
   return t;
 }
@@ -411,7 +409,7 @@ TEST(Textbook, SoftmaxGivesPositiveProbabilitiesSummingToOneAndKeepsTheArgmax) {
 // multiplies numerator and denominator by e^c, so the probabilities do not change.
 TEST(Textbook, SoftmaxIgnoresAConstantAddedToARow) {
   Tensor logits = random_tensor(6, 4, 15, -3.0f, 3.0f);
-  Tensor shift({6, 4});
+  Tensor shift = zeros(6, 4);
   for (std::size_t i = 0; i < 6; ++i)
     for (std::size_t j = 0; j < 4; ++j) shift(i, j) = -60.0f + 25.0f * static_cast<float>(i);
   Tensor p = forward([](Var v) { return softmax(v); }, logits);
@@ -642,7 +640,7 @@ TEST(Textbook, TooLargeInitExplodesReluAndSaturatesTanh) {
 TEST(Textbook, BatchNormGivesEachFeatureMeanZeroAndVarianceOne) {
   Rng rng(22);
   const float offset[3] = {100.0f, -40.0f, 7.0f}, spread[3] = {20.0f, 0.5f, 3.0f};
-  Tensor x({256, 3});
+  Tensor x = zeros(256, 3);
   for (std::size_t i = 0; i < 256; ++i)
     for (std::size_t j = 0; j < 3; ++j) x(i, j) = rng.normal(offset[j], spread[j]);
   BatchNorm1d bn(3);

@@ -1,6 +1,6 @@
 // The training loop: by hand (the README's first example) and with tg::fit (the second),
 // early stopping, and the progress bar's manners.
-#include "tapegrad/train.hpp"
+#include "tapegrad/tapegrad.hpp"
 
 #include "test_util.hpp"
 

@@ -1,6 +1,5 @@
 // A program that only knows tapegrad as an installed package.
-#include <tapegrad/losses.hpp>
-#include <tapegrad/ops.hpp>
+#include <tapegrad/tapegrad.hpp>
 
 #include <cmath>
 #include <cstdio>
@@ -10,7 +9,9 @@ int main() {
   for (int step = 0; step < 3000; ++step) {
     tg::Tape tape;
     tg::Var x = tape.constant(tg::tensor({{1, 2}, {3, 4}}));
-    tg::Var loss = tg::mse(tg::matmul(x, tape.param(w)), tg::tensor({{1}, {2}}));
+    // A custom loss with operators, from the installed headers: mean((x.w - y)^2).
+    tg::Var y = tape.constant(tg::tensor({{1}, {2}}));
+    tg::Var loss = tg::mean(tg::pow(tg::matmul(x, tape.param(w)) - y, 2.0f));
     tape.backward(loss);
     w.value -= 0.05f * w.grad;
     w.zero_grad();

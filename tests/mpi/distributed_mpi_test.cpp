@@ -6,8 +6,7 @@
 // weights as one process training on batches of B rows, up to float reassociation (1e-5),
 // and all ranks hold bit-identical weights. The one-process reference is computed in-process
 // on every rank (no sharding, no communication).
-#include "tapegrad/distributed.hpp"
-#include "tapegrad/train.hpp"
+#include "tapegrad/tapegrad.hpp"
 
 #include <gtest/gtest.h>
 
@@ -84,8 +83,8 @@ double max_abs_difference(Module& a, Module& b) {
   double worst = 0.0;
   for (std::size_t i = 0; i < pa.size(); ++i)
     for (std::size_t j = 0; j < pa[i]->value.size(); ++j)
-      worst = std::max(worst, std::fabs(static_cast<double>(pa[i]->value.data()[j]) -
-                                        pb[i]->value.data()[j]));
+      worst = std::max(
+          worst, std::fabs(static_cast<double>(pa[i]->value.data()[j]) - pb[i]->value.data()[j]));
   return worst;
 }
 
@@ -114,8 +113,7 @@ void expect_matches_one_process(std::size_t n, std::size_t batch, int epochs,
     std::printf("max |%d ranks - 1 process| = %.3g (%s)\n", dist::size(), difference,
                 optimizer.c_str());
   EXPECT_EQ(spread, 0.0) << "ranks disagree";
-  EXPECT_LE(difference, 1e-5)
-      << dist::size() << " ranks vs 1 process, " << optimizer;
+  EXPECT_LE(difference, 1e-5) << dist::size() << " ranks vs 1 process, " << optimizer;
   EXPECT_GT(max_abs_difference(*single, *mlp(7)), 1e-2) << "training changed nothing";
 }
 

@@ -1,0 +1,31 @@
+// Compute settings: the thread budget and denormal flushing.
+#pragma once
+
+#include <cstddef>
+
+namespace tg {
+
+// The one thread budget: tapegrad's pool and BLAS together use `threads` threads (0 = one per
+// core). Default 1. Work is split so that results are bit-identical for any thread count.
+void set_num_threads(std::size_t threads);
+std::size_t num_threads();
+// OpenBLAS starts threads of its own when a program loads, unless OPENBLAS_NUM_THREADS=1;
+// those make tapegrad's concurrent single-threaded GEMM calls several times slower. Call this
+// first thing in main(): when the variable is unset it sets it to 1 and re-executes the
+// program (Linux), so everything after runs with one BLAS thread per tapegrad thread.
+void restart_with_single_threaded_blas(char** argv);
+// Within this scope the calling thread flushes denormal floats to zero (FTZ/DAZ). Denormals
+// appear in late training and can make every float operation ~100x slower; tg::fit and
+// tg::evaluate use this scope, and pool threads always run this way.
+class FlushDenormalsScope {
+ public:
+  FlushDenormalsScope();
+  ~FlushDenormalsScope();
+  FlushDenormalsScope(const FlushDenormalsScope&) = delete;
+  FlushDenormalsScope& operator=(const FlushDenormalsScope&) = delete;
+
+ private:
+  unsigned previous_;
+};
+
+}  // namespace tg

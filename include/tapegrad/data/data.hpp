@@ -1,0 +1,160 @@
+// Data: a strict IDX (MNIST) reader, an in-memory dataset of bytes, and a seeded batch iterator.
+//
+// Images stay bytes in memory (60000 MNIST images are 47 MB as bytes, 188 MB as floats) and are
+// scaled to float only one batch at a time.
+#pragma once
+
+#include "tapegrad/core/tensor.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tg {
+
+// ---- IDX files ----
+//
+// The IDX format: a big-endian header (magic 0x00000803 for images = unsigned bytes, 3 dims;
+// 0x00000801 for labels = unsigned bytes, 1 dim), one u32 per dimension, then the items.
+// The reader is strict: the magic, data type and rank must match, the dimensions must be
+// non-zero (the item count may be 0) and their product at most `max_bytes` (checked before
+// anything is allocated), and the data must fill the rest of the file exactly: no short read,
+// no trailing bytes. Plain and gzip-compressed files are accepted (told apart by their first
+// bytes, not by their name); for a gzip file the offsets are those of the decompressed stream.
+// Every defect is a tg::Error "<file>: byte <offset>: <field> ...".
+
+constexpr std::uint64_t kIdxMaxBytes = std::uint64_t{1} << 31;
+
+struct IdxImages {
+  std::size_t count = 0, rows = 0, cols = 0;
+  std::vector<std::uint8_t> pixels;  // count * rows * cols bytes, image after image, row-major
+};
+
+struct IdxLabels {
+  std::vector<std::uint8_t> labels;
+};
+
+IdxImages read_idx_images(const std::string& path, std::uint64_t max_bytes = kIdxMaxBytes);
+IdxLabels read_idx_labels(const std::string& path, std::uint64_t max_bytes = kIdxMaxBytes);
+// The same checks on bytes already in memory (plain IDX only); `name` stands for the file in
+// messages. For tests and fuzzing.
+IdxImages parse_idx_images(const std::uint8_t* data, std::size_t size, const std::string& name,
+                           std::uint64_t max_bytes = kIdxMaxBytes);
+IdxLabels parse_idx_labels(const std::uint8_t* data, std::size_t size, const std::string& name,
+                           std::uint64_t max_bytes = kIdxMaxBytes);
+
+// ---- datasets ----
+
+// Pixels are mapped to (pixel / 255 - mean) / stddev. The default is plain pixel / 255.
+struct Normalization {
+  float mean = 0.0f;
+  float stddev = 1.0f;
+};
+
+struct Dataset {
+  std::string name;  // for messages, e.g. the images file
+  std::size_t image_rows = 0, image_cols = 0;
+  std::vector<std::uint8_t> pixels;  // size() * features() bytes
+  std::vector<std::int32_t> labels;  // one per image
+  std::size_t num_classes = 10;
+  Normalization normalization;  // applied when a batch is made
+
+  std::size_t size() const { return labels.size(); }
+  std::size_t features() const { return image_rows * image_cols; }
+  // Images [begin, begin + count), in order. Throws if the range is out of bounds.
+  Dataset subset(std::size_t begin, std::size_t count) const;
+  // The first min(n, size()) images: a limit on the training set for quick runs.
+  Dataset take(std::size_t n) const;
+  // The images at `indices`, in that order. Throws on an index out of range.
+  Dataset select(const std::vector<std::size_t>& indices) const;
+};
+
+// Builds a dataset from an images and a labels file's contents: the counts must agree and
+// every label must be below num_classes (the message names the label's byte offset).
+Dataset make_dataset(IdxImages images, IdxLabels labels, const std::string& images_name,
+                     const std::string& labels_name, std::size_t num_classes = 10);
+Dataset load_idx_dataset(const std::string& images_path, const std::string& labels_path,
+                         std::size_t num_classes = 10);
+
+// The path of an MNIST-style file in `dir`. split: "train", or "test" / "t10k";
+// kind: "images" or "labels". Looks for, in this order, e.g. train-images-idx3-ubyte, its
+// ".gz", train-images.idx3-ubyte, its ".gz"; throws a tg::Error listing every path tried.
+std::string find_mnist_file(const std::string& dir, const std::string& split,
+                            const std::string& kind);
+// load_idx_dataset of the images and labels that find_mnist_file finds.
+Dataset load_mnist(const std::string& dir, const std::string& split);
+
+// Mean and standard deviation of every pixel / 255 (in double), to normalise with.
+Normalization pixel_statistics(const Dataset& data);
+
+struct Split {
+  Dataset train, validation;
+};
+// The last `validation_count` images become the validation set, the rest stay for training.
+Split split_tail(const Dataset& data, std::size_t validation_count);
+// A seeded random choice of `validation_count` images becomes the validation set; both parts
+// keep the original order of their images. The same seed gives the same split.
+Split split_random(const Dataset& data, std::size_t validation_count, std::uint64_t seed);
+
+// ---- batches ----
+
+struct Batch {
+  Tensor images;                     // size() x features, scaled to float
+  std::vector<std::int32_t> labels;  // size()
+  std::vector<std::size_t> indices;  // which images of the dataset, in batch order
+  std::size_t global_size = 0;       // rows of the whole global batch (all shards together)
+  std::size_t size() const { return labels.size(); }
+};
+
+// Walks a dataset in batches, epoch by epoch. With shuffle, the order of epoch e is a
+// permutation that depends only on (seed, e): begin_epoch(k) after a restart reproduces the
+// order of epoch k exactly. The last partial batch is included unless drop_last.
+//
+// Sharding for data-parallel training: after set_shard(rank, world_size), every global batch
+// (the same batches as without sharding) is cut into world_size contiguous chunks and next()
+// yields chunk `rank` (rank r gets rows [r*n/W, (r+1)*n/W) of a batch of n). The shards of one
+// batch are disjoint and cover it. All ranks take the same number of steps; a rank's chunk is
+// empty when a (last, partial) batch has fewer rows than there are ranks.
+//
+// The iterator keeps a reference to `data`, which must outlive it.
+class BatchIterator {
+ public:
+  BatchIterator(const Dataset& data, std::size_t batch_size, bool shuffle, std::uint64_t seed,
+                bool drop_last = false);
+  // A temporary dataset would be gone before the first batch.
+  BatchIterator(Dataset&&, std::size_t, bool, std::uint64_t, bool = false) = delete;
+
+  void set_shard(std::size_t rank, std::size_t world_size);
+  // Starts epoch `epoch` from its first batch.
+  void begin_epoch(std::uint64_t epoch);
+  // Fills `batch` with the next batch of this epoch (reusing its buffers when the batch size is
+  // unchanged); false at the end of the epoch.
+  bool next(Batch& batch);
+
+  std::size_t batches_per_epoch() const;
+  // Images per epoch over all shards (what the global batches add up to).
+  std::size_t samples_per_epoch() const;
+  std::uint64_t epoch() const { return epoch_; }
+  // Rows of the batch the last next() gave this rank, and of its whole global batch (0 before
+  // the first): what tg::dist::all_reduce_gradients weights this rank's gradients by, for
+  // code (a tg::fit callback) that does not see the Batch itself.
+  std::size_t last_rows() const { return last_rows_; }
+  std::size_t last_global_rows() const { return last_global_rows_; }
+  // This epoch's order of the whole dataset (before sharding).
+  const std::vector<std::size_t>& order() const { return order_; }
+
+ private:
+  const Dataset& data_;
+  std::size_t batch_size_;
+  bool shuffle_;
+  std::uint64_t seed_;
+  bool drop_last_;
+  std::size_t rank_ = 0, world_size_ = 1;
+  std::uint64_t epoch_ = 0;
+  std::size_t position_ = 0;  // start of the next global batch in order_
+  std::size_t last_rows_ = 0, last_global_rows_ = 0;
+  std::vector<std::size_t> order_;
+};
+
+}  // namespace tg

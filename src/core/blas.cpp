@@ -1,0 +1,94 @@
+#include "core/blas.hpp"
+
+#include "core/parallel.hpp"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <chrono>
+
+namespace tg::detail {
+
+namespace {
+void sgemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, float alpha,
+           const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
+           std::size_t ldc) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+              static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), alpha, a,
+              static_cast<int>(lda), b, static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
+}
+
+// Blocks are multiples of these, so every block but the last is a whole number of the
+// micro-kernel's tiles.
+constexpr std::size_t kRowAlign = 16;
+constexpr std::size_t kColumnAlign = 64;
+// GEMMs with fewer rows than this split their columns instead.
+constexpr std::size_t kColumnSplitRows = 128;
+// Below this many multiply-adds a GEMM is one call: splitting costs more than it saves.
+constexpr std::size_t kParallelWork = 1u << 18;
+// Larger GEMMs are cut into at most this many blocks, whatever the thread count.
+constexpr std::size_t kMaxBlocks = 8;
+}  // namespace
+
+namespace {
+thread_local double g_gemm_seconds = 0.0;
+
+double now_seconds() {
+  using namespace std::chrono;
+  return duration<double>(steady_clock::now().time_since_epoch()).count();
+}
+
+// Adds the lifetime of this object to g_gemm_seconds.
+struct GemmTimer {
+  double start = now_seconds();
+  ~GemmTimer() { g_gemm_seconds += now_seconds() - start; }
+};
+}  // namespace
+
+double gemm_seconds() {
+  return g_gemm_seconds;
+}
+void reset_gemm_seconds() {
+  g_gemm_seconds = 0.0;
+}
+
+// Splits C into blocks that depend on the shape alone, each a single-threaded sgemm over the
+// full k-loop, and runs them on the pool: every element of C is computed by the same call
+// however many threads there are, so results do not depend on the thread count. (Cutting by
+// the thread count is not enough: OpenBLAS picks other kernels and blockings for other block
+// sizes, e.g. with OPENBLAS_CORETYPE=Haswell, and a 2-thread half-block then rounds
+// differently from the 1-thread whole.) Tall GEMMs split rows; short ones (the batch-row
+// forward and input-gradient products) split columns in blocks that are multiples of the
+// kernel's tiles, so each call packs only its share of B.
+void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, float alpha,
+          const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
+          std::size_t ldc) {
+  if (m == 0 || n == 0) return;
+  GemmTimer timer;
+  const bool split_columns = m < kColumnSplitRows && n >= 2 * kColumnAlign;
+  const std::size_t extent = split_columns ? n : m;
+  const std::size_t align = split_columns ? kColumnAlign : kRowAlign;
+  if (m * n * k < kParallelWork || extent < 2 * align) {
+    sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+  const std::size_t blocks = std::min(kMaxBlocks, extent / align);
+  const std::size_t per_block = (extent / blocks + align - 1) / align * align;
+  const std::size_t count = (extent + per_block - 1) / per_block;
+  auto block_gemm = [&](std::size_t block) {
+    const std::size_t start = block * per_block;
+    const std::size_t size = std::min(per_block, extent - start);
+    if (split_columns) {
+      // Column j of op(B) starts at b + j untransposed, at row j (b + j*ldb) when transposed.
+      const float* b_block = tb ? b + start * ldb : b + start;
+      sgemm(ta, tb, m, size, k, alpha, a, lda, b_block, ldb, beta, c + start, ldc);
+    } else {
+      // Row i of op(A) starts at a + i*lda untransposed, at column i (a + i) when transposed.
+      const float* a_block = ta ? a + start : a + start * lda;
+      sgemm(ta, tb, size, n, k, alpha, a_block, lda, b, ldb, beta, c + start * ldc, ldc);
+    }
+  };
+  parallel_for(count, block_gemm);
+}
+
+}  // namespace tg::detail

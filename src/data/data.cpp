@@ -1,0 +1,556 @@
+#include "tapegrad/data/data.hpp"
+
+#include "tapegrad/nn/init.hpp"
+
+#include <zlib.h>
+
+#include <sys/stat.h>
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+namespace tg {
+
+namespace {
+
+std::string hex32(std::uint32_t v) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "0x%08X", v);
+  return buf;
+}
+
+std::string hex8(unsigned v) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "0x%02X", v);
+  return buf;
+}
+
+[[noreturn]] void fail(const std::string& file, std::uint64_t offset, const std::string& what) {
+  throw Error(file + ": byte " + std::to_string(offset) + ": " + what);
+}
+
+// Where the bytes come from: a plain file, a gzip stream or memory.
+class Source {
+ public:
+  virtual ~Source() = default;
+  // Reads up to n bytes; fewer only at the end of the data. Throws on a read error.
+  virtual std::size_t read(void* dst, std::size_t n) = 0;
+  // The number of bytes left, if known without reading them (plain files and memory).
+  virtual bool remaining(std::uint64_t& left) const = 0;
+  // Appended to offsets in messages, e.g. " (decompressed)".
+  virtual const char* offset_note() const { return ""; }
+  std::uint64_t offset = 0;  // bytes read so far
+};
+
+class MemorySource : public Source {
+ public:
+  MemorySource(const std::uint8_t* data, std::size_t size) : data_(data), size_(size) {}
+  std::size_t read(void* dst, std::size_t n) override {
+    n = std::min<std::size_t>(n, size_ - static_cast<std::size_t>(offset));
+    if (n) std::memcpy(dst, data_ + offset, n);
+    offset += n;
+    return n;
+  }
+  bool remaining(std::uint64_t& left) const override {
+    left = size_ - offset;
+    return true;
+  }
+
+ private:
+  const std::uint8_t* data_;
+  std::size_t size_;
+};
+
+class FileSource : public Source {
+ public:
+  FileSource(std::FILE* f, std::uint64_t size, std::string name)
+      : f_(f), size_(size), name_(std::move(name)) {}
+  ~FileSource() override { std::fclose(f_); }
+  std::size_t read(void* dst, std::size_t n) override {
+    const std::size_t got = std::fread(dst, 1, n, f_);
+    if (got < n && std::ferror(f_))
+      fail(name_, offset + got, std::string("read error: ") + std::strerror(errno));
+    offset += got;
+    return got;
+  }
+  bool remaining(std::uint64_t& left) const override {
+    left = offset <= size_ ? size_ - offset : 0;
+    return true;
+  }
+
+ private:
+  std::FILE* f_;
+  std::uint64_t size_;
+  std::string name_;
+};
+
+class GzSource : public Source {
+ public:
+  GzSource(gzFile g, std::string name) : g_(g), name_(std::move(name)) {}
+  ~GzSource() override { gzclose(g_); }
+  std::size_t read(void* dst, std::size_t n) override {
+    std::size_t total = 0;
+    auto* out = static_cast<unsigned char*>(dst);
+    while (total < n) {
+      const unsigned ask = static_cast<unsigned>(std::min<std::size_t>(n - total, 1u << 30));
+      const int got = gzread(g_, out + total, ask);
+      int errnum = Z_OK;
+      const char* msg = gzerror(g_, &errnum);
+      if (errnum == Z_BUF_ERROR) {  // the compressed stream ends early: report it as a short read
+        truncated_ = true;
+        if (got > 0) total += static_cast<std::size_t>(got);
+        break;
+      }
+      if (got < 0 || (errnum != Z_OK && errnum != Z_STREAM_END))
+        fail(name_, offset + total,
+             std::string("gzip error at this decompressed offset: ") + (msg ? msg : "unknown"));
+      total += static_cast<std::size_t>(got);
+      if (static_cast<unsigned>(got) < ask) break;
+    }
+    offset += total;
+    return total;
+  }
+  bool remaining(std::uint64_t&) const override { return false; }
+  const char* offset_note() const override {
+    return truncated_ ? " (decompressed; the gzip stream is truncated)" : " (decompressed)";
+  }
+
+ private:
+  gzFile g_;
+  bool truncated_ = false;
+  std::string name_;
+};
+
+// Opens a file as a plain or a gzip source, by its first two bytes (0x1f 0x8b is gzip; IDX
+// starts with two zero bytes).
+std::unique_ptr<Source> open_source(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) throw Error(path + ": cannot open: " + std::strerror(errno));
+  struct stat st;
+  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+    std::fclose(f);
+    throw Error(path + ": not a regular file");
+  }
+  unsigned char head[2] = {0, 0};
+  const std::size_t got = std::fread(head, 1, 2, f);
+  if (got == 2 && head[0] == 0x1f && head[1] == 0x8b) {
+    std::fclose(f);
+    gzFile g = gzopen(path.c_str(), "rb");
+    if (!g) throw Error(path + ": cannot open as gzip: " + std::strerror(errno));
+    gzbuffer(g, 1u << 17);
+    return std::make_unique<GzSource>(g, path);
+  }
+  std::rewind(f);
+  return std::make_unique<FileSource>(f, static_cast<std::uint64_t>(st.st_size), path);
+}
+
+struct IdxHeader {
+  std::vector<std::uint32_t> dims;
+};
+
+const char* kind_name(unsigned rank) {
+  return rank == 3 ? "IDX images" : "IDX labels";
+}
+
+std::uint32_t read_be32(Source& src, const std::string& name, const char* field) {
+  unsigned char b[4];
+  const std::uint64_t at = src.offset;
+  const std::size_t got = src.read(b, 4);
+  if (got < 4)
+    fail(name, at,
+         std::string("file ends inside the header's ") + field + " (" + std::to_string(at + got) +
+             " bytes" + src.offset_note() + ", the header needs " + std::to_string(at + 4) + ")");
+  return (std::uint32_t{b[0]} << 24) | (std::uint32_t{b[1]} << 16) | (std::uint32_t{b[2]} << 8) |
+         std::uint32_t{b[3]};
+}
+
+// Reads and checks the header of an IDX file of unsigned bytes with `rank` dimensions, then the
+// data; `dim_names` names each dimension, `item` what one item is called in messages.
+std::vector<std::uint8_t> read_idx(Source& src, const std::string& name, unsigned rank,
+                                   const char* const* dim_names, const char* item,
+                                   std::uint64_t max_bytes, std::vector<std::uint32_t>& dims) {
+  const std::uint32_t expected_magic = 0x0800u | rank;
+  const std::uint32_t magic = read_be32(src, name, "magic number");
+  if ((magic & 0xFFFF0000u) != 0)
+    fail(name, 0,
+         "magic is " + hex32(magic) + ", expected " + hex32(expected_magic) + " (" +
+             kind_name(rank) + "); not an IDX file");
+  if (((magic >> 8) & 0xFF) != 0x08)
+    fail(name, 2,
+         "data type is " + hex8((magic >> 8) & 0xFF) +
+             ", expected 0x08 (unsigned byte); magic is " + hex32(magic) + ", expected " +
+             hex32(expected_magic) + " (" + kind_name(rank) + ")");
+  if ((magic & 0xFF) != rank)
+    fail(name, 3,
+         "rank is " + std::to_string(magic & 0xFF) + ", expected " + std::to_string(rank) +
+             "; magic is " + hex32(magic) + ", expected " + hex32(expected_magic) + " (" +
+             kind_name(rank) + ")");
+  dims.assign(rank, 0);
+  std::uint64_t item_bytes = 1;
+  for (unsigned d = 0; d < rank; ++d) {
+    const std::uint64_t at = src.offset;
+    dims[d] = read_be32(src, name, dim_names[d]);
+    if (d > 0) {
+      if (dims[d] == 0) fail(name, at, std::string(dim_names[d]) + " is 0");
+      item_bytes *= dims[d];  // at most (2^32-1)^2: no overflow in 64 bits
+      if (item_bytes > max_bytes)
+        fail(name, at,
+             std::string(item) + " size " + std::to_string(item_bytes) +
+                 " bytes exceeds the limit of " + std::to_string(max_bytes) + " bytes");
+    }
+  }
+  const std::uint64_t header_bytes = src.offset;
+  const std::uint64_t count = dims[0];
+  if (count > max_bytes / item_bytes)
+    fail(name, 4,
+         std::string(dim_names[0]) + " " + std::to_string(count) + " x " +
+             std::to_string(item_bytes) + " bytes per " + item + " exceeds the limit of " +
+             std::to_string(max_bytes) + " bytes");
+  const std::uint64_t need = count * item_bytes;
+  std::uint64_t left = 0;
+  const bool known = src.remaining(left);
+  const std::string what = std::string(item) + " bytes";
+  if (known && left < need)
+    fail(name, header_bytes,
+         "file ends after " + std::to_string(left) + " of " + std::to_string(need) + " " + what +
+             " (header: " + std::to_string(count) + " " + item + "s of " +
+             std::to_string(item_bytes) + " bytes)");
+  if (known && left > need)
+    fail(name, header_bytes + need,
+         std::to_string(left - need) + " trailing bytes after the last " + item + " (header: " +
+             std::to_string(count) + " " + item + "s of " + std::to_string(item_bytes) + " bytes)");
+
+  std::vector<std::uint8_t> data;
+  // A gzip stream's length is only known by reading it: grow as the bytes arrive, so a small
+  // file that declares a huge size fails at its end instead of allocating the declared size.
+  data.reserve(known ? need : std::min<std::uint64_t>(need, std::uint64_t{8} << 20));
+  std::uint64_t got = 0;
+  while (got < need) {
+    const std::size_t chunk =
+        static_cast<std::size_t>(std::min<std::uint64_t>(need - got, 1u << 22));
+    data.resize(static_cast<std::size_t>(got) + chunk);
+    const std::size_t n = src.read(data.data() + got, chunk);
+    got += n;
+    if (n < chunk)
+      fail(name, header_bytes,
+           "file ends after " + std::to_string(got) + " of " + std::to_string(need) + " " + what +
+               src.offset_note() + " (header: " + std::to_string(count) + " " + item + "s of " +
+               std::to_string(item_bytes) + " bytes)");
+  }
+  unsigned char extra;
+  if (src.read(&extra, 1) != 0)
+    fail(name, header_bytes + need,
+         std::string("unexpected data after the last ") + item + src.offset_note() + " (header: " +
+             std::to_string(count) + " " + item + "s of " + std::to_string(item_bytes) + " bytes)");
+  return data;
+}
+
+const char* const kImageDims[] = {"image count (dimension 0)", "image rows (dimension 1)",
+                                  "image columns (dimension 2)"};
+const char* const kLabelDims[] = {"label count (dimension 0)"};
+
+IdxImages read_images(Source& src, const std::string& name, std::uint64_t max_bytes) {
+  std::vector<std::uint32_t> dims;
+  IdxImages out;
+  out.pixels = read_idx(src, name, 3, kImageDims, "image", max_bytes, dims);
+  out.count = dims[0];
+  out.rows = dims[1];
+  out.cols = dims[2];
+  return out;
+}
+
+IdxLabels read_labels(Source& src, const std::string& name, std::uint64_t max_bytes) {
+  std::vector<std::uint32_t> dims;
+  IdxLabels out;
+  out.labels = read_idx(src, name, 1, kLabelDims, "label", max_bytes, dims);
+  return out;
+}
+
+bool file_exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+std::uint64_t splitmix64(std::uint64_t x) {
+  std::uint64_t z = x + 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+void shuffle(std::vector<std::size_t>& v, Rng& rng) {
+  for (std::size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[rng.below(i)]);
+}
+
+}  // namespace
+
+IdxImages read_idx_images(const std::string& path, std::uint64_t max_bytes) {
+  auto src = open_source(path);
+  return read_images(*src, path, max_bytes);
+}
+
+IdxLabels read_idx_labels(const std::string& path, std::uint64_t max_bytes) {
+  auto src = open_source(path);
+  return read_labels(*src, path, max_bytes);
+}
+
+IdxImages parse_idx_images(const std::uint8_t* data, std::size_t size, const std::string& name,
+                           std::uint64_t max_bytes) {
+  MemorySource src(data, size);
+  return read_images(src, name, max_bytes);
+}
+
+IdxLabels parse_idx_labels(const std::uint8_t* data, std::size_t size, const std::string& name,
+                           std::uint64_t max_bytes) {
+  MemorySource src(data, size);
+  return read_labels(src, name, max_bytes);
+}
+
+// ---- datasets ----
+
+namespace {
+// A dataset with `d`'s name, image shape, classes and normalization, and no images yet.
+Dataset empty_like(const Dataset& d) {
+  Dataset out;
+  out.name = d.name;
+  out.image_rows = d.image_rows;
+  out.image_cols = d.image_cols;
+  out.num_classes = d.num_classes;
+  out.normalization = d.normalization;
+  return out;
+}
+}  // namespace
+
+Dataset Dataset::subset(std::size_t begin, std::size_t count) const {
+  if (begin > size() || count > size() - begin)
+    throw Error(name + ": subset [" + std::to_string(begin) + ", " + std::to_string(begin) + " + " +
+                std::to_string(count) + ") is out of range for " + std::to_string(size()) +
+                " images");
+  Dataset out = empty_like(*this);
+  const std::size_t f = features();
+  out.pixels.assign(pixels.begin() + static_cast<std::ptrdiff_t>(begin * f),
+                    pixels.begin() + static_cast<std::ptrdiff_t>((begin + count) * f));
+  out.labels.assign(labels.begin() + static_cast<std::ptrdiff_t>(begin),
+                    labels.begin() + static_cast<std::ptrdiff_t>(begin + count));
+  return out;
+}
+
+Dataset Dataset::take(std::size_t n) const {
+  return subset(0, std::min(n, size()));
+}
+
+Dataset Dataset::select(const std::vector<std::size_t>& indices) const {
+  Dataset out = empty_like(*this);
+  const std::size_t f = features();
+  out.pixels.resize(indices.size() * f);
+  out.labels.resize(indices.size());
+  for (std::size_t k = 0; k < indices.size(); ++k) {
+    const std::size_t i = indices[k];
+    if (i >= size())
+      throw Error(name + ": select: index " + std::to_string(i) + " is out of range for " +
+                  std::to_string(size()) + " images");
+    std::copy_n(pixels.data() + i * f, f, out.pixels.data() + k * f);
+    out.labels[k] = labels[i];
+  }
+  return out;
+}
+
+Dataset make_dataset(IdxImages images, IdxLabels labels, const std::string& images_name,
+                     const std::string& labels_name, std::size_t num_classes) {
+  if (images.count != labels.labels.size())
+    throw Error(labels_name + ": byte 4: label count " + std::to_string(labels.labels.size()) +
+                " does not match the image count " + std::to_string(images.count) + " of " +
+                images_name);
+  Dataset out;
+  out.name = images_name;
+  out.image_rows = images.rows;
+  out.image_cols = images.cols;
+  out.num_classes = num_classes;
+  out.labels.resize(labels.labels.size());
+  for (std::size_t i = 0; i < labels.labels.size(); ++i) {
+    const unsigned label = labels.labels[i];
+    if (label >= num_classes)
+      throw Error(labels_name + ": byte " + std::to_string(8 + i) + ": label of item " +
+                  std::to_string(i) + " is " + std::to_string(label) + ", expected 0.." +
+                  std::to_string(num_classes - 1));
+    out.labels[i] = static_cast<std::int32_t>(label);
+  }
+  out.pixels = std::move(images.pixels);
+  return out;
+}
+
+Dataset load_idx_dataset(const std::string& images_path, const std::string& labels_path,
+                         std::size_t num_classes) {
+  IdxLabels labels = read_idx_labels(labels_path);
+  IdxImages images = read_idx_images(images_path);
+  return make_dataset(std::move(images), std::move(labels), images_path, labels_path, num_classes);
+}
+
+std::string find_mnist_file(const std::string& dir, const std::string& split,
+                            const std::string& kind) {
+  std::string prefix;
+  if (split == "train")
+    prefix = "train";
+  else if (split == "test" || split == "t10k")
+    prefix = "t10k";
+  else
+    throw Error("find_mnist_file: split is '" + split + "', expected 'train' or 'test'");
+  std::string idx;
+  if (kind == "images")
+    idx = "idx3-ubyte";
+  else if (kind == "labels")
+    idx = "idx1-ubyte";
+  else
+    throw Error("find_mnist_file: kind is '" + kind + "', expected 'images' or 'labels'");
+  const std::string base = dir.empty() || dir.back() == '/' ? dir : dir + "/";
+  std::vector<std::string> tried;
+  for (const char* sep : {"-", "."})
+    for (const char* ext : {"", ".gz"}) {
+      tried.push_back(base + prefix + "-" + kind + sep + idx + ext);
+      if (file_exists(tried.back())) return tried.back();
+    }
+  std::string list;
+  for (const auto& t : tried) list += "\n  " + t;
+  throw Error("no MNIST " + split + " " + kind + " file in '" + dir + "'; looked for:" + list);
+}
+
+Dataset load_mnist(const std::string& dir, const std::string& split) {
+  const std::string images = find_mnist_file(dir, split, "images");
+  const std::string labels = find_mnist_file(dir, split, "labels");
+  return load_idx_dataset(images, labels, 10);
+}
+
+Normalization pixel_statistics(const Dataset& data) {
+  std::uint64_t histogram[256] = {};
+  for (std::uint8_t p : data.pixels) ++histogram[p];
+  double n = 0, sum = 0, sum_sq = 0;
+  for (int v = 0; v < 256; ++v) {
+    const double x = v / 255.0, c = static_cast<double>(histogram[v]);
+    n += c;
+    sum += c * x;
+    sum_sq += c * x * x;
+  }
+  if (n == 0) throw Error(data.name + ": pixel_statistics of an empty dataset");
+  const double mean = sum / n;
+  const double var = std::max(0.0, sum_sq / n - mean * mean);
+  return {static_cast<float>(mean), static_cast<float>(std::sqrt(var))};
+}
+
+Split split_tail(const Dataset& data, std::size_t validation_count) {
+  if (validation_count > data.size())
+    throw Error(data.name + ": split_tail: " + std::to_string(validation_count) +
+                " validation images requested of " + std::to_string(data.size()));
+  const std::size_t train = data.size() - validation_count;
+  return {data.subset(0, train), data.subset(train, validation_count)};
+}
+
+Split split_random(const Dataset& data, std::size_t validation_count, std::uint64_t seed) {
+  if (validation_count > data.size())
+    throw Error(data.name + ": split_random: " + std::to_string(validation_count) +
+                " validation images requested of " + std::to_string(data.size()));
+  std::vector<std::size_t> order(data.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  Rng rng(seed);
+  shuffle(order, rng);
+  std::vector<std::size_t> validation(
+      order.begin(), order.begin() + static_cast<std::ptrdiff_t>(validation_count));
+  std::vector<std::size_t> train(order.begin() + static_cast<std::ptrdiff_t>(validation_count),
+                                 order.end());
+  std::sort(validation.begin(), validation.end());
+  std::sort(train.begin(), train.end());
+  return {data.select(train), data.select(validation)};
+}
+
+// ---- batches ----
+
+BatchIterator::BatchIterator(const Dataset& data, std::size_t batch_size, bool shuffle,
+                             std::uint64_t seed, bool drop_last)
+    : data_(data), batch_size_(batch_size), shuffle_(shuffle), seed_(seed), drop_last_(drop_last) {
+  if (batch_size == 0) throw Error(data.name + ": BatchIterator: batch size must be positive");
+  if (data.pixels.size() != data.size() * data.features())
+    throw Error(data.name + ": BatchIterator: " + std::to_string(data.pixels.size()) +
+                " pixel bytes for " + std::to_string(data.size()) + " images of " +
+                std::to_string(data.features()) + " pixels");
+  const Normalization& norm = data.normalization;
+  if (!(norm.stddev > 0.0f) || !std::isfinite(norm.stddev) || !std::isfinite(norm.mean))
+    throw Error(data.name +
+                ": BatchIterator: normalization needs a finite mean and a positive "
+                "finite stddev, got mean " +
+                std::to_string(norm.mean) + ", stddev " + std::to_string(norm.stddev));
+  begin_epoch(0);
+}
+
+void BatchIterator::set_shard(std::size_t rank, std::size_t world_size) {
+  if (world_size == 0 || rank >= world_size)
+    throw Error("BatchIterator::set_shard: rank " + std::to_string(rank) +
+                " is not in [0, world_size = " + std::to_string(world_size) + ")");
+  rank_ = rank;
+  world_size_ = world_size;
+}
+
+void BatchIterator::begin_epoch(std::uint64_t epoch) {
+  epoch_ = epoch;
+  position_ = 0;
+  order_.resize(data_.size());
+  for (std::size_t i = 0; i < order_.size(); ++i) order_[i] = i;
+  if (shuffle_) {
+    Rng rng(splitmix64(splitmix64(seed_) ^ epoch));
+    shuffle(order_, rng);
+  }
+}
+
+std::size_t BatchIterator::batches_per_epoch() const {
+  const std::size_t n = data_.size();
+  return drop_last_ ? n / batch_size_ : (n + batch_size_ - 1) / batch_size_;
+}
+
+namespace {
+// pixel / 255, then (x - mean) / stddev unless that is the identity: the same arithmetic as a
+// lookup table of the 256 values would hold, but as a loop the compiler vectorizes.
+void scale_pixels(const std::uint8_t* px, float* out, std::size_t n, const Normalization& norm) {
+  if (norm.mean == 0.0f && norm.stddev == 1.0f) {
+    for (std::size_t j = 0; j < n; ++j) out[j] = static_cast<float>(px[j]) / 255.0f;
+  } else {
+    for (std::size_t j = 0; j < n; ++j)
+      out[j] = (static_cast<float>(px[j]) / 255.0f - norm.mean) / norm.stddev;
+  }
+}
+}  // namespace
+
+std::size_t BatchIterator::samples_per_epoch() const {
+  return drop_last_ ? data_.size() / batch_size_ * batch_size_ : data_.size();
+}
+
+bool BatchIterator::next(Batch& batch) {
+  const std::size_t n = order_.size();
+  if (position_ >= n) return false;
+  const std::size_t global = std::min(batch_size_, n - position_);
+  if (drop_last_ && global < batch_size_) {
+    position_ = n;
+    return false;
+  }
+  const std::size_t lo = position_ + rank_ * global / world_size_;
+  const std::size_t hi = position_ + (rank_ + 1) * global / world_size_;
+  position_ += global;
+
+  const std::size_t rows = hi - lo, f = data_.features();
+  resize(batch.images, rows, f);
+  batch.labels.resize(rows);
+  batch.indices.resize(rows);
+  batch.global_size = global;
+  last_rows_ = rows;
+  last_global_rows_ = global;
+  float* out = batch.images.data();
+  for (std::size_t r = 0; r < rows; ++r) {
+    const std::size_t i = order_[lo + r];
+    batch.indices[r] = i;
+    batch.labels[r] = data_.labels[i];
+    scale_pixels(data_.pixels.data() + i * f, out + r * f, f, data_.normalization);
+  }
+  return true;
+}
+
+}  // namespace tg
