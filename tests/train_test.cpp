@@ -110,9 +110,42 @@ TEST(Fit, TheReadmeFitTrainsTheSameProblemAndReportsEveryEpoch) {
   EXPECT_NEAR(result.history.front().lr, 1e-2, 1e-9);  // lr in force during epoch 0
 }
 
-TEST(Readme, ShowsBothTrainingLoopsExactlyAsTheyAreCompiledHere) {
+TEST(CustomLoss, TheReadmeHuberLossWithOperatorsMatchesTheBuiltInOneAndItsGradient) {
+  tg::Tape tape;
+  tg::Var prediction = tape.variable(test::random_tensor(8, 3, 31));
+  tg::Tensor targets = test::random_tensor(8, 3, 32);
+  for (float& v : targets) v *= 2.0f;  // errors on both sides of delta
+  tg::Var target = tape.constant(targets);
+  // README: huber loss begin
+  // Quadratic within delta of the target, linear beyond it (torch.nn.HuberLoss).
+  auto huber = [](tg::Var prediction, tg::Var target, float delta) {
+    tg::Var error = tg::abs(prediction - target);
+    tg::Var inside = tg::clamp_max(error, delta);  // min(|e|, delta)
+    return tg::mean(0.5f * inside * inside + delta * (error - inside));
+  };
+  // README: huber loss end
+  tg::Var loss = huber(prediction, target, 0.5f);
+  tape.backward(loss);
+  const tg::Tensor grad = prediction.grad();
+
+  tg::Tape reference;
+  tg::Var p = reference.variable(prediction.value());
+  tg::Var built_in = tg::huber_loss(p, target.value(), tg::Reduction::mean, 0.5f);
+  reference.backward(built_in);
+  EXPECT_NEAR(loss.item(), built_in.item(), 1e-6);
+  for (std::size_t i = 0; i < grad.size(); ++i)
+    EXPECT_NEAR(grad.data()[i], p.grad().data()[i], 1e-6) << "element " << i;
+  // Some errors fall on each side of delta, so both branches were exercised.
+  std::size_t outside = 0;
+  for (std::size_t i = 0; i < grad.size(); ++i)
+    outside += std::fabs(prediction.value().data()[i] - target.value().data()[i]) > 0.5f;
+  EXPECT_GT(outside, 0u);
+  EXPECT_LT(outside, grad.size());
+}
+
+TEST(Readme, ShowsEveryExampleExactlyAsItIsCompiledHere) {
   const std::string readme = read_file(std::string(TAPEGRAD_SOURCE_DIR) + "/README.md");
-  for (const char* name : {"hand-written loop", "fit"}) {
+  for (const char* name : {"hand-written loop", "fit", "huber loss"}) {
     const std::string snippet = readme_snippet(name);
     EXPECT_NE(readme.find(snippet), std::string::npos)
         << "README.md lacks the '" << name << "' example as compiled in tests/train_test.cpp:\n"

@@ -1,6 +1,6 @@
 #include "tapegrad/data/data.hpp"
 
-#include "tapegrad/nn/init.hpp"
+#include "tapegrad/core/rng.hpp"
 
 #include <zlib.h>
 

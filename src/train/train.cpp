@@ -1,5 +1,7 @@
 #include "tapegrad/train/train.hpp"
 
+#include "tapegrad/core/threads.hpp"
+
 #include <unistd.h>
 
 #include <algorithm>

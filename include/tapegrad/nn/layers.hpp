@@ -3,7 +3,6 @@
 #pragma once
 
 #include "tapegrad/core/state_dict.hpp"
-#include "tapegrad/core/threads.hpp"
 #include "tapegrad/nn/init.hpp"
 #include "tapegrad/ops/activation.hpp"
 #include "tapegrad/ops/normalization.hpp"
