@@ -534,3 +534,20 @@ TEST(ArithErrors, ClampWithLoAboveHiThrowsAndRecordsNothing) {
   // lo == hi is allowed: every value becomes lo.
   expect_values_near(clamp(x, 0.5f, 0.5f), {0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f});
 }
+
+TEST(ArithTies, MaximumMinimumAndClampPropagateANanFromEitherSideAsTorch) {
+  // torch.maximum/minimum return the NaN whichever operand holds it; so does torch.clamp.
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  Tape tape;
+  Var a = tape.constant(tensor({{nan, 1}}));
+  Var b = tape.constant(tensor({{1, nan}}));
+  const std::pair<const char*, Var> outputs[] = {{"maximum(a, b)", maximum(a, b)},
+                                                 {"minimum(a, b)", minimum(a, b)},
+                                                 {"maximum(b, a)", maximum(b, a)},
+                                                 {"minimum(b, a)", minimum(b, a)}};
+  for (const auto& [name, y] : outputs)
+    for (std::size_t i = 0; i < 2; ++i)
+      EXPECT_TRUE(std::isnan(y.value().data()[i]))
+          << name << " element " << i << " is " << y.value().data()[i];
+  EXPECT_TRUE(std::isnan(clamp(a, -1.0f, 1.0f).value().data()[0]));
+}

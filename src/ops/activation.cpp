@@ -51,8 +51,9 @@ Var step(Var x, StepGradient gradient) {
 static void relu_backward(Tape& t, const Node& n) {
   unary_backward(t, n, [](float, float y, float g) { return y > 0.0f ? g : 0.0f; });
 }
+// relu(NaN) is NaN (as PyTorch), so a NaN cannot turn into a finite loss here.
 Var relu(Var x) {
-  return unary("relu", x, relu_backward, [](float v) { return v > 0.0f ? v : 0.0f; });
+  return unary("relu", x, relu_backward, [](float v) { return v < 0.0f ? 0.0f : v; });
 }
 
 static void leaky_relu_backward(Tape& t, const Node& n) {

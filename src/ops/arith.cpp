@@ -134,7 +134,8 @@ static void maximum_backward(Tape& t, const Node& n) {
       [](float a, float b, float, float g) { return g * winner_share(b, a); });
 }
 Var maximum(Var a, Var b) {
-  return binary("maximum", a, b, maximum_backward, [](float x, float y) { return x >= y ? x : y; });
+  return binary("maximum", a, b, maximum_backward,
+                [](float x, float y) { return x >= y || std::isnan(x) ? x : y; });
 }
 
 static void minimum_backward(Tape& t, const Node& n) {
@@ -143,15 +144,23 @@ static void minimum_backward(Tape& t, const Node& n) {
       [](float a, float b, float, float g) { return g * winner_share(-b, -a); });
 }
 Var minimum(Var a, Var b) {
-  return binary("minimum", a, b, minimum_backward, [](float x, float y) { return x <= y ? x : y; });
+  return binary("minimum", a, b, minimum_backward,
+                [](float x, float y) { return x <= y || std::isnan(x) ? x : y; });
 }
 
 // ---- pow ----
 
+namespace {
+// d(x^e)/dx = e x^(e-1), and 0 for e = 0 even at x = 0 (where 0 * inf would give NaN).
+float power_rule(float x, float e, float g) {
+  return e == 0.0f ? 0.0f : g * e * std::pow(x, e - 1.0f);
+}
+}  // namespace
+
 // d(x^y)/dx = y x^(y-1); d(x^y)/dy = x^y log x, taken as 0 where x = 0 (as PyTorch).
 static void pow_backward(Tape& t, const Node& n) {
   binary_backward(
-      t, n, [](float x, float e, float, float g) { return g * e * std::pow(x, e - 1.0f); },
+      t, n, [](float x, float e, float, float g) { return power_rule(x, e, g); },
       [](float x, float, float y, float g) { return x == 0.0f ? 0.0f : g * y * std::log(x); });
 }
 Var pow(Var x, Var exponent) {
@@ -160,7 +169,7 @@ Var pow(Var x, Var exponent) {
 
 static void pow_scalar_backward(Tape& t, const Node& n) {
   const float e = n.state_as<ScalarState>().value;
-  unary_backward(t, n, [e](float x, float, float g) { return g * e * std::pow(x, e - 1.0f); });
+  unary_backward(t, n, [e](float x, float, float g) { return power_rule(x, e, g); });
 }
 Var pow(Var x, float exponent) {
   return unary_with("pow", x, exponent, pow_scalar_backward,

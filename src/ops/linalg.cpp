@@ -115,10 +115,15 @@ Var matmul(Var a, Var b) {
                 " (a's columns must equal b's rows)");
   const std::size_t m = av.shape(ra - 2), k = av.shape(ra - 1), n = bv.shape(rb - 1);
   // The leading (batch) dimensions broadcast; the last two are the matrices.
-  const detail::Broadcast<2> plan =
-      detail::plan_broadcast_shapes<2>({detail::Dims(av.shape().begin(), av.shape().end() - 2),
-                                        detail::Dims(bv.shape().begin(), bv.shape().end() - 2)},
-                                       "matmul (batch dimensions)");
+  const detail::Dims a_batch(av.shape().begin(), av.shape().end() - 2);
+  const detail::Dims b_batch(bv.shape().begin(), bv.shape().end() - 2);
+  detail::Broadcast<2> plan;
+  try {
+    plan = detail::plan_broadcast_shapes<2>({a_batch, b_batch}, "matmul");
+  } catch (const Error&) {
+    throw Error("matmul: a is " + shape_str(av) + " but b is " + shape_str(bv) +
+                " (their batch dimensions do not broadcast)");
+  }
   Tape& t = a.tape();
   Var out = t.record("matmul", {a, b}, matmul_backward);
   MatmulState& s = t.state<MatmulState>(out);
