@@ -1,0 +1,134 @@
+// Modules, as torch::nn::Module: composed at run time (no compile-time layer stacks). A module
+// turns a batch Var into a batch Var, owns its Parameters, and knows its saved state.
+#pragma once
+
+#include "tapegrad/autograd/tape.hpp"
+#include "tapegrad/core/rng.hpp"
+#include "tapegrad/core/state_dict.hpp"
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace tg {
+
+// What a module contributes to the saved model, under a name prefix ("0.", "1.", ...).
+struct ModuleState {
+  std::vector<std::pair<std::string, Parameter*>> parameters;  // trained by optimizers
+  std::vector<std::pair<std::string, Tensor*>> buffers;        // saved, not trained (BN stats)
+  std::vector<std::pair<std::string, Rng*>> rngs;              // saved so a resume repeats masks
+};
+
+// A model or a part of one. Subclasses either register their members by name in their
+// constructor, as in libtorch:
+//
+//   struct Net : tg::Module {
+//     Net(tg::Rng& rng) : fc1(784, 128, rng), fc2(128, 10, rng) {
+//       register_module("fc1", fc1);
+//       register_module("fc2", fc2);
+//     }
+//     tg::Var forward(tg::Var x) override { return fc2(tg::relu(fc1(x))); }
+//     std::string describe() const override { return "Net"; }
+//     tg::Dense fc1, fc2;
+//   };
+//
+// and get parameters(), the saved state ("fc1.weight") and train()/eval() for free, or
+// override collect() and set_training() themselves. A module with registrations is not
+// copied or moved once made (they point at its own members): moving one throws. Modules
+// without (Sequential, which owns its layers) move freely.
+class Module {
+ public:
+  Module() = default;
+  Module(const Module&) = delete;
+  Module& operator=(const Module&) = delete;
+  Module(Module&& other);
+  Module& operator=(Module&& other);
+  virtual ~Module() = default;
+  virtual Var forward(Var x) = 0;
+  Var operator()(Var x) { return forward(x); }
+
+  // One line, e.g. "Dense(784 -> 256, bias, he_normal)".
+  virtual std::string describe() const = 0;
+  // Output features for `in` input features (throws if `in` does not fit), for summaries.
+  virtual std::size_t output_features(std::size_t in) const { return in; }
+  // The output shape for an input shape without its batch dimension (throws if it does not
+  // fit); by default the last dimension becomes output_features() of it.
+  virtual Shape output_shape(const Shape& in) const;
+  // Adds this module's parameters, buffers and RNGs under `prefix`; by default the registered
+  // ones, and each registered submodule's under "<prefix><name>.".
+  virtual void collect(const std::string& prefix, ModuleState& state);
+
+  // Training mode (batch statistics, dropout on) or evaluation mode; registered submodules
+  // follow.
+  virtual void set_training(bool training);
+  void train() { set_training(true); }
+  void eval() { set_training(false); }
+  bool training() const { return training_; }
+
+  std::vector<Parameter*> parameters();
+  std::vector<std::pair<std::string, Parameter*>> named_parameters();
+
+  // "2: Dense(256 -> 128, bias, he_normal)" once the module is in a Sequential: the name its
+  // ops carry on the tape (anomaly reports, DOT graphs).
+  const std::string& label() const { return label_; }
+  void set_label(std::string label) { label_ = std::move(label); }
+
+ protected:
+  // As torch::nn::Module's: the member joins parameters(), the saved state and train()/eval()
+  // under `name`. Each returns its argument. Names are unique within a module.
+  Parameter& register_parameter(const std::string& name, Parameter& parameter);
+  Tensor& register_buffer(const std::string& name, Tensor& buffer);
+  Rng& register_rng(const std::string& name, Rng& rng);
+  template <class M>
+  M& register_module(const std::string& name, M& module) {
+    add_child(name, module);
+    return module;
+  }
+
+ private:
+  void add_child(const std::string& name, Module& module);
+  void check_new_name(const std::string& name) const;
+
+  bool training_ = true;
+  std::string label_;
+  ModuleState registered_;  // names relative to this module
+  std::vector<std::pair<std::string, Module*>> children_;
+};
+
+// Runs its modules in order. Parameters are named "<index>.<name>", e.g. "0.weight".
+class Sequential : public Module {
+ public:
+  Sequential() = default;
+  Module& add(std::unique_ptr<Module> module);
+  template <class M, class... Args>
+  M& add(Args&&... args) {
+    return static_cast<M&>(add(std::make_unique<M>(std::forward<Args>(args)...)));
+  }
+  Var forward(Var x) override;
+  std::string describe() const override;
+  std::size_t output_features(std::size_t in) const override;
+  Shape output_shape(const Shape& in) const override;
+  void collect(const std::string& prefix, ModuleState& state) override;
+  void set_training(bool training) override;
+
+  std::size_t size() const { return modules_.size(); }
+  Module& operator[](std::size_t i) { return *modules_.at(i); }
+
+ private:
+  std::vector<std::unique_ptr<Module>> modules_;
+};
+
+// A table of the layers with their output shapes and parameter counts, and the total. The
+// input shape leaves out the batch dimension: {784} for flat images, {1, 28, 28} for N x C x H x W.
+std::string summary(Module& model, const Shape& input_shape);
+std::string summary(Module& model, std::size_t input_features);
+std::size_t parameter_count(Module& model);
+// The model's saved state: every parameter and buffer by name, and each RNG's state.
+StateDict model_state(Module& model);
+// Loads a model_state() into `model`. Every name and shape is checked before anything is
+// changed: on a mismatch the error names the first mismatching tensor and the model is
+// untouched. `context` (e.g. a file name) prefixes the message.
+void load_model_state(Module& model, const StateDict& state, const std::string& context = {});
+
+}  // namespace tg
