@@ -134,3 +134,16 @@ TEST(Flatten, KeepsTheBatchAndMergesTheRestAndItsSummaryShowsNdShapes) {
   EXPECT_EQ(Flatten(2).output_shape({2, 3, 4}), (Shape{2, 12}));
   EXPECT_EQ(Flatten(1, 2).output_shape({2, 3, 4}), (Shape{6, 4}));
 }
+
+TEST(Unflatten, TurnsFlatImagesIntoNchwAndNamesAMismatch) {
+  Unflatten layer(1, {1, 28, 28});
+  Tape tape;
+  Var x = tape.variable(test::random_tensor(3, 784, 1));
+  Var y = layer(x);
+  EXPECT_EQ(y.shape(), "3x1x28x28");
+  EXPECT_EQ(layer.output_shape({784}), (Shape{1, 28, 28}));
+  tape.backward(sum(mul(y, y)));
+  EXPECT_FLOAT_EQ(x.grad()(2, 100), 2.0f * x.value()(2, 100));
+  EXPECT_EQ(error_of([&] { layer(tape.constant(zeros(3, 785))); }),
+            "Unflatten: dimension 1 of batch x 785 is 785, not the 784 elements of 1x28x28");
+}

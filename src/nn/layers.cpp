@@ -137,4 +137,40 @@ Shape Flatten::output_shape(const Shape& in) const {
   return out;
 }
 
+// ---- Unflatten ----
+
+Unflatten::Unflatten(int dim, Shape sizes) : dim_(dim), sizes_(std::move(sizes)) {
+  if (sizes_.empty()) throw Error("Unflatten: sizes must not be empty");
+}
+
+Shape Unflatten::output_shape(const Shape& in) const {
+  // `in` has no batch dimension; dim counts it.
+  const std::size_t d = normalize_dim(dim_, in.size() + 1, "Unflatten");
+  if (d == 0) throw Error("Unflatten: dim 0 is the batch dimension");
+  if (in[d - 1] != element_count(sizes_))
+    throw Error("Unflatten: dimension " + std::to_string(d) + " of batch x " + shape_str(in) +
+                " is " + std::to_string(in[d - 1]) + ", not the " +
+                std::to_string(element_count(sizes_)) + " elements of " + shape_str(sizes_));
+  Shape out(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(d - 1));
+  out.insert(out.end(), sizes_.begin(), sizes_.end());
+  out.insert(out.end(), in.begin() + static_cast<std::ptrdiff_t>(d), in.end());
+  return out;
+}
+
+Var Unflatten::forward(Var x) {
+  const Tensor& v = x.value();
+  const std::size_t d = normalize_dim(dim_, v.dimension(), "Unflatten");
+  if (d == 0 || v.shape(d) != element_count(sizes_))
+    output_shape(Shape(v.shape().begin() + 1, v.shape().end()));  // throws, naming the shapes
+  shape_.clear();  // keeps its capacity: no allocation after the first step
+  for (std::size_t i = 0; i < d; ++i) shape_.push_back(v.shape(i));
+  shape_.insert(shape_.end(), sizes_.begin(), sizes_.end());
+  for (std::size_t i = d + 1; i < v.dimension(); ++i) shape_.push_back(v.shape(i));
+  return reshape(x, shape_);
+}
+
+std::string Unflatten::describe() const {
+  return "Unflatten(" + std::to_string(dim_) + ", " + shape_str(sizes_) + ")";
+}
+
 }  // namespace tg

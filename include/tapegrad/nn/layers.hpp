@@ -119,4 +119,19 @@ class Flatten : public Module {
   int start_dim_, end_dim_;
 };
 
+// Splits dimension `dim` into `sizes` (torch::nn::Unflatten; dims count the batch dimension):
+// Unflatten(1, {1, 28, 28}) turns N x 784 flat images into N x 1 x 28 x 28.
+class Unflatten : public Module {
+ public:
+  Unflatten(int dim, Shape sizes);
+  Var forward(Var x) override;
+  std::string describe() const override;
+  Shape output_shape(const Shape& in) const override;
+
+ private:
+  int dim_;
+  Shape sizes_;
+  Shape shape_;  // the reshaped shape of the last input, kept so a step allocates nothing
+};
+
 }  // namespace tg
