@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <thread>
 
 using namespace tg;
 using test::error_of;
@@ -236,4 +237,22 @@ TEST(Threads, DenseForwardAndBackwardAreBitIdenticalForOneAndTwoThreads) {
           << "shape " << s[0] << "x" << s[1] << "x" << s[2] << " output " << i;
   }
   EXPECT_EQ(num_threads(), 1u);
+}
+
+TEST(Threads, AThreadCountAboveFourPerCoreIsRefusedBeforeAnyThreadStarts) {
+  set_num_threads(2);
+  const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
+  for (std::size_t bad :
+       {kMaxThreadsPerCore * cores + 1, std::size_t{1000000}, static_cast<std::size_t>(-1)}) {
+    const std::string message = error_of([&] { set_num_threads(bad); });
+    EXPECT_NE(message.find("set_num_threads: " + std::to_string(bad) + " threads"),
+              std::string::npos)
+        << message;
+  }
+  EXPECT_EQ(num_threads(), 2u);  // the pool that was there is untouched and still works
+  Tape tape;
+  Var y =
+      dense(tape.constant(random_tensor(64, 784, 1)), tape.constant(random_tensor(784, 256, 2)));
+  EXPECT_EQ(y.shape(), "64x256");
+  set_num_threads(1);
 }

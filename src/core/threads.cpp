@@ -1,5 +1,6 @@
 #include "core/parallel.hpp"
 
+#include "tapegrad/core/tensor.hpp"
 #include "tapegrad/core/threads.hpp"
 
 #include <cblas.h>
@@ -168,7 +169,15 @@ std::size_t pool_threads() {
 }  // namespace detail
 
 void set_num_threads(std::size_t threads) {
-  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
+  if (threads == 0) threads = cores;
+  // Checked before any thread starts: more threads than this only oversubscribe the cores,
+  // and a huge count (e.g. -1 through an unsigned option) would try to start them all.
+  if (threads > kMaxThreadsPerCore * cores)
+    throw Error("set_num_threads: " + std::to_string(threads) + " threads for " +
+                std::to_string(cores) + " cores; at most " +
+                std::to_string(kMaxThreadsPerCore * cores) + " (" +
+                std::to_string(kMaxThreadsPerCore) + " per core)");
   std::lock_guard<std::mutex> lock(detail::g_pool_mutex);
   detail::take_over_blas_threads(threads);
   if (!detail::g_pool || detail::g_pool->threads() != threads)

@@ -7,6 +7,8 @@ namespace tg {
 
 // The one thread budget: tapegrad's pool and BLAS together use `threads` threads (0 = one per
 // core). Default 1. Work is split so that results are bit-identical for any thread count.
+// More than kMaxThreadsPerCore threads per core is refused with a tg::Error.
+constexpr std::size_t kMaxThreadsPerCore = 4;
 void set_num_threads(std::size_t threads);
 std::size_t num_threads();
 // OpenBLAS starts threads of its own when a program loads, unless OPENBLAS_NUM_THREADS=1;
