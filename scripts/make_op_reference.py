@@ -872,6 +872,55 @@ for _r in ("batchmean", "sum", "mean", "none"):
     kl_case("kl_div_log_target_" + _r, _r, log_target=True)
 
 
+# ---- conv: convolutions (inputs: x, weight[, bias]) and 2-D pools ----
+
+
+def conv_case(name, conv, x_shape, w_shape, bias=True, **options):
+    """F.conv1d / F.conv2d(x, weight, bias, **options); the options are the C++ lambda's."""
+
+    def maker():
+        inputs = [randn(*x_shape), randn(*w_shape) * 0.5]
+        if bias:
+            inputs.append(randn(w_shape[0]))
+        return dict(inputs=inputs, fn=lambda x, w, b=None: conv(x, w, b, **options))
+
+    case("conv", name)(maker)
+
+
+conv_case("conv2d", F.conv2d, (2, 3, 6, 5), (4, 3, 3, 3))
+conv_case("conv2d_stride_padding", F.conv2d, (2, 3, 7, 6), (4, 3, 3, 3), stride=2, padding=1)
+conv_case("conv2d_asymmetric", F.conv2d, (2, 2, 6, 7), (3, 2, 3, 2), stride=(1, 2),
+          padding=(2, 1))
+conv_case("conv2d_dilation", F.conv2d, (1, 2, 8, 7), (3, 2, 3, 3), padding=1, dilation=2)
+conv_case("conv2d_groups", F.conv2d, (2, 4, 5, 5), (6, 2, 3, 3), groups=2)
+conv_case("conv2d_no_bias", F.conv2d, (2, 3, 5, 5), (4, 3, 2, 2), bias=False)
+conv_case("conv2d_all_options", F.conv2d, (2, 4, 9, 8), (6, 2, 3, 3), stride=2, padding=1,
+          dilation=2, groups=2)
+conv_case("conv1d", F.conv1d, (2, 3, 9), (4, 3, 3))
+conv_case("conv1d_all_options", F.conv1d, (2, 4, 11), (6, 2, 3), stride=2, padding=1,
+          dilation=2, groups=2)
+conv_case("conv1d_no_bias", F.conv1d, (3, 2, 7), (4, 2, 2), bias=False)
+
+
+def pool_case(name, fn, shape, ties_matter=False):
+    """A pool of one N x C x H x W input; max pools get distinct values (no ties)."""
+
+    def maker():
+        x = distinct(shape) if ties_matter else randn(*shape)
+        return dict(inputs=[x], fn=fn)
+
+    case("conv", name)(maker)
+
+
+pool_case("max_pool2d", lambda x: F.max_pool2d(x, 2), (2, 3, 6, 6), True)
+pool_case("max_pool2d_stride_padding", lambda x: F.max_pool2d(x, 3, 2, 1), (2, 2, 7, 7), True)
+pool_case("max_pool2d_rect", lambda x: F.max_pool2d(x, (2, 3), 1), (1, 2, 5, 6), True)
+pool_case("avg_pool2d", lambda x: F.avg_pool2d(x, 2), (2, 3, 6, 6))
+pool_case("avg_pool2d_stride_padding", lambda x: F.avg_pool2d(x, 3, 2, 1), (2, 2, 7, 7))
+pool_case("adaptive_avg_pool2d", lambda x: F.adaptive_avg_pool2d(x, (3, 4)), (2, 3, 5, 7))
+pool_case("adaptive_avg_pool2d_global", lambda x: F.adaptive_avg_pool2d(x, 1), (2, 3, 5, 7))
+
+
 # ---- writing ----
 
 

@@ -421,6 +421,49 @@ Ops loss_ops() {
   return ops;
 }
 
+Ops conv_ops() {
+  Ops ops;
+  // Inputs: x, weight and (when the case has one) bias.
+  auto conv2d_case = [](Conv2dOptions o) {
+    return [o](const std::vector<Var>& in, const RefCase&) {
+      return in.size() == 3 ? tg::conv2d(in.at(0), in.at(1), in.at(2), o)
+                            : tg::conv2d(in.at(0), in.at(1), o);
+    };
+  };
+  auto conv1d_case = [](Conv1dOptions o) {
+    return [o](const std::vector<Var>& in, const RefCase&) {
+      return in.size() == 3 ? tg::conv1d(in.at(0), in.at(1), in.at(2), o)
+                            : tg::conv1d(in.at(0), in.at(1), o);
+    };
+  };
+  ops["conv2d"] = conv2d_case({});
+  ops["conv2d_stride_padding"] = conv2d_case({.stride = 2, .padding = 1});
+  ops["conv2d_asymmetric"] = conv2d_case({.stride = {1, 2}, .padding = {2, 1}});
+  ops["conv2d_dilation"] = conv2d_case({.padding = 1, .dilation = 2});
+  ops["conv2d_groups"] = conv2d_case({.groups = 2});
+  ops["conv2d_no_bias"] = conv2d_case({});
+  ops["conv2d_all_options"] = conv2d_case({.stride = 2, .padding = 1, .dilation = 2, .groups = 2});
+  ops["conv1d"] = conv1d_case({});
+  ops["conv1d_all_options"] = conv1d_case({.stride = 2, .padding = 1, .dilation = 2, .groups = 2});
+  ops["conv1d_no_bias"] = conv1d_case({});
+  ops["max_pool2d"] = [](auto& in, auto&) { return tg::max_pool2d(in.at(0), 2); };
+  ops["max_pool2d_stride_padding"] = [](auto& in, auto&) {
+    return tg::max_pool2d(in.at(0), 3, 2, 1);
+  };
+  ops["max_pool2d_rect"] = [](auto& in, auto&) { return tg::max_pool2d(in.at(0), {2, 3}, 1); };
+  ops["avg_pool2d"] = [](auto& in, auto&) { return tg::avg_pool2d(in.at(0), 2); };
+  ops["avg_pool2d_stride_padding"] = [](auto& in, auto&) {
+    return tg::avg_pool2d(in.at(0), 3, 2, 1);
+  };
+  ops["adaptive_avg_pool2d"] = [](auto& in, auto&) {
+    return tg::adaptive_avg_pool2d(in.at(0), {3, 4});
+  };
+  ops["adaptive_avg_pool2d_global"] = [](auto& in, auto&) {
+    return tg::adaptive_avg_pool2d(in.at(0), 1);
+  };
+  return ops;
+}
+
 const std::map<std::string, Ops>& families() {
   static const std::map<std::string, Ops> all = {{"Arith", arith_ops()},
                                                  {"Reduce", reduce_ops()},
@@ -428,7 +471,8 @@ const std::map<std::string, Ops>& families() {
                                                  {"Linalg", linalg_ops()},
                                                  {"Activation", activation_ops()},
                                                  {"Normalization", normalization_ops()},
-                                                 {"Loss", loss_ops()}};
+                                                 {"Loss", loss_ops()},
+                                                 {"Conv", conv_ops()}};
   return all;
 }
 
@@ -571,4 +615,7 @@ TEST(OpReference, Normalization) {
 }
 TEST(OpReference, Loss) {
   run_family("Loss");
+}
+TEST(OpReference, Conv) {
+  run_family("Conv");
 }

@@ -13,12 +13,14 @@
 
 #include "tapegrad/ops/activation.hpp"
 #include "tapegrad/ops/arith.hpp"
+#include "tapegrad/ops/conv.hpp"
 #include "tapegrad/ops/linalg.hpp"
 #include "tapegrad/ops/loss.hpp"
 #include "tapegrad/ops/normalization.hpp"
 #include "tapegrad/ops/reduce.hpp"
 #include "tapegrad/ops/shape.hpp"
 
+#include "tapegrad/nn/conv.hpp"
 #include "tapegrad/nn/init.hpp"
 #include "tapegrad/nn/layers.hpp"
 
