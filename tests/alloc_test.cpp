@@ -135,6 +135,25 @@ TEST(Allocations, BatchNormDropoutAndEveryOptimizerAllocateNothingAfterTheFirstS
     EXPECT_EQ(allocations_after_the_first_step(model, *optimizer, 1), 0) << optimizer->type();
 }
 
+TEST(Allocations, ALeNetTrainingStepAllocatesNothingAfterTheFirst) {
+  for (int threads : {1, 2}) {
+    Rng rng(0);
+    Sequential model;
+    model.add<Unflatten>(1, Shape{1, 28, 28});
+    model.add<Conv2d>(1, 6, 5, rng, Conv2dOptions{.padding = 2});
+    model.add<ReLU>();
+    model.add<MaxPool2d>(2);
+    model.add<Conv2d>(6, 16, 5, rng);
+    model.add<ReLU>();
+    model.add<AvgPool2d>(2);
+    model.add<Flatten>();
+    model.add<Dense>(400, 10, rng);
+    Adam optimizer(model.parameters());
+    EXPECT_EQ(allocations_after_the_first_step(model, optimizer, threads), 0)
+        << threads << " threads";
+  }
+}
+
 TEST(Allocations, TheCounterSeesAnAllocationWhenThereIsOne) {
   g_allocations = 0;
   g_counting = true;
