@@ -23,6 +23,7 @@
 #include "tapegrad/nn/conv.hpp"
 #include "tapegrad/nn/init.hpp"
 #include "tapegrad/nn/layers.hpp"
+#include "tapegrad/nn/recurrent.hpp"
 
 #include "tapegrad/optim/optim.hpp"
 
