@@ -1,4 +1,5 @@
 // tapegrad-mnist: trains an MLP on real MNIST or Fashion-MNIST and reports how it went.
+#include "models.hpp"
 #include "report.hpp"
 
 #include "tapegrad/tapegrad.hpp"
@@ -30,6 +31,7 @@ struct Config {
   std::size_t batch = 64;
   double lr = 1e-3;
   std::string optimizer = "adam";
+  std::string model = "mlp";
   std::string hidden = "256,128";
   std::string activation = "relu";
   std::string init = "he";
@@ -49,29 +51,10 @@ const std::vector<std::string> kMnistClasses = {"0", "1", "2", "3", "4", "5", "6
 const std::vector<std::string> kFashionClasses = {
     "T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot"};
 
-std::vector<std::size_t> parse_hidden(const std::string& text) {
-  std::vector<std::size_t> sizes;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    if (item.empty()) continue;
-    std::size_t used = 0;
-    unsigned long v = 0;
-    try {
-      v = std::stoul(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != item.size() || v == 0)
-      throw tg::Error("--hidden: '" + item + "' is not a positive layer width");
-    sizes.push_back(v);
-  }
-  return sizes;
-}
-
 // The architecture lives in the checkpoint as text, so --eval and --resume rebuild it.
 void save_architecture(const Config& c, tg::StateDict& s) {
   s.texts["config.dataset"] = c.dataset;
+  s.texts["config.model"] = c.model;
   s.texts["config.hidden"] = c.hidden;
   s.texts["config.activation"] = c.activation;
   s.texts["config.init"] = c.init;
@@ -86,6 +69,8 @@ void save_architecture(const Config& c, tg::StateDict& s) {
 
 void load_architecture(const tg::StateDict& s, Config& c, const std::string& file) {
   c.dataset = s.text("config.dataset", file);
+  // Checkpoints from before --model hold an MLP.
+  c.model = s.texts.count("config.model") ? s.text("config.model", file) : "mlp";
   c.hidden = s.text("config.hidden", file);
   c.activation = s.text("config.activation", file);
   c.init = s.text("config.init", file);
@@ -98,24 +83,8 @@ void load_architecture(const tg::StateDict& s, Config& c, const std::string& fil
   c.seed = static_cast<std::uint64_t>(s.integer("config.seed", file));
 }
 
-std::unique_ptr<tg::Sequential> build_model(const Config& c, std::size_t inputs,
-                                            std::size_t classes) {
-  tg::Rng rng(c.seed);
-  const tg::Activation act = tg::activation_from_name(c.activation);
-  const tg::Init init = tg::init_from_name(c.init);
-  auto net = std::make_unique<tg::Sequential>();
-  std::size_t width = inputs;
-  std::uint64_t dropout_seed = c.seed * 1000 + 1;
-  for (std::size_t h : parse_hidden(c.hidden)) {
-    // Batch norm subtracts the mean, which makes a bias before it useless.
-    net->add<tg::Dense>(width, h, rng, tg::DenseOptions{!c.batchnorm, init});
-    if (c.batchnorm) net->add<tg::BatchNorm1d>(h);
-    net->add<tg::ActivationLayer>(act);
-    if (c.dropout > 0) net->add<tg::Dropout>(c.dropout, dropout_seed++);
-    width = h;
-  }
-  net->add<tg::Dense>(width, classes, rng, tg::DenseOptions{true, init});
-  return net;
+ModelSpec model_spec(const Config& c) {
+  return ModelSpec{c.model, c.hidden, c.activation, c.init, c.batchnorm, c.dropout, c.seed};
 }
 
 std::unique_ptr<tg::Optimizer> make_optimizer(const Config& c, std::vector<tg::Parameter*> p) {
@@ -253,7 +222,7 @@ int run(Config c) {
   const tg::Dataset test = tg::load_mnist(c.data, "test");
   if (c.train_limit > 0) train = train.take(c.train_limit);
 
-  auto model = build_model(c, train.features(), train.num_classes);
+  auto model = build_model(model_spec(c), train.features(), train.num_classes);
   auto optimizer = make_optimizer(c, model->parameters());
   Schedules sched = make_schedule(c, *optimizer);
   int start_epoch = 0;
@@ -384,6 +353,7 @@ int run(Config c) {
           {"batch", c.batch},
           {"lr", c.lr},
           {"optimizer", c.optimizer},
+          {"model", c.model},
           {"hidden", c.hidden},
           {"activation", c.activation},
           {"init", c.init},
@@ -434,8 +404,9 @@ int run(Config c) {
       for (std::size_t i = 0; i < weight_names.size() && i < e["grad_rms"].size(); ++i)
         norms.series[i].values.push_back(e["grad_rms"][i]);
     }
-    const std::string title = "tapegrad " + c.dataset + ": " + c.hidden + " " + c.activation +
-                              ", " + c.optimizer + ", batch " + std::to_string(c.batch);
+    const std::string arch = c.model == "mlp" ? c.hidden + " " + c.activation : c.model;
+    const std::string title = "tapegrad " + c.dataset + ": " + arch + ", " + c.optimizer +
+                              ", batch " + std::to_string(c.batch);
     tg::demo::write_line_charts_svg(c.out + "/training_curves.svg", title, {loss, acc});
     tg::demo::write_line_charts_svg(c.out + "/gradient_norms.svg", title, {norms});
     tg::demo::write_confusion_svg(c.out + "/confusion_matrix.svg", r.eval.confusion, class_names);
@@ -480,7 +451,11 @@ int main(int argc, char** argv) {
   app.add_option("--lr", c.lr, "learning rate")->check(CLI::PositiveNumber);
   app.add_option("--optimizer", c.optimizer, "sgd|momentum|nesterov|rmsprop|adam|adamw")
       ->check(CLI::IsMember({"sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"}));
-  app.add_option("--hidden", c.hidden, "hidden layer widths, e.g. 256,128");
+  app.add_option("--model", c.model,
+                 "mlp (--hidden layers), lenet, cnn (two 3x3 convolutions) or lstm (rows as "
+                 "time steps)")
+      ->check(CLI::IsMember(model_names()));
+  app.add_option("--hidden", c.hidden, "mlp: hidden layer widths, e.g. 256,128");
   app.add_option("--activation", c.activation, "relu|leaky_relu|elu|tanh|sigmoid")
       ->check(CLI::IsMember({"relu", "leaky_relu", "elu", "tanh", "sigmoid"}));
   app.add_option("--init", c.init, "he|xavier|lecun")

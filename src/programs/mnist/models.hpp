@@ -1,0 +1,28 @@
+// The models tapegrad-mnist trains, built from a few settings (which a checkpoint stores as
+// text, so --eval and --resume rebuild the same architecture).
+#pragma once
+
+#include "tapegrad/tapegrad.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+struct ModelSpec {
+  std::string model = "mlp";  // mlp | lenet | cnn | lstm
+  // MLP only:
+  std::string hidden = "256,128";
+  std::string activation = "relu";
+  std::string init = "he";
+  bool batchnorm = false;
+  float dropout = 0.0f;
+  std::uint64_t seed = 0;
+};
+
+const std::vector<std::string>& model_names();
+// "256,128" -> {256, 128}; throws a tg::Error naming the bad item.
+std::vector<std::size_t> parse_hidden(const std::string& text);
+// The model for flat `side` x `side` images (rows of side*side pixels) and `classes` classes.
+std::unique_ptr<tg::Sequential> build_model(const ModelSpec& spec, std::size_t inputs,
+                                            std::size_t classes);
