@@ -154,6 +154,20 @@ TEST(Allocations, ALeNetTrainingStepAllocatesNothingAfterTheFirst) {
   }
 }
 
+TEST(Allocations, AnLstmTrainingStepAllocatesNothingAfterTheFirst) {
+  for (int threads : {1, 2}) {
+    Rng rng(0);
+    Sequential model;
+    model.add<Unflatten>(1, Shape{28, 28});
+    model.add<LSTM>(28, 32, rng, RecurrentOptions{.num_layers = 2, .batch_first = true});
+    model.add<Flatten>();
+    model.add<Dense>(28 * 32, 10, rng);
+    Adam optimizer(model.parameters());
+    EXPECT_EQ(allocations_after_the_first_step(model, optimizer, threads), 0)
+        << threads << " threads";
+  }
+}
+
 TEST(Allocations, TheCounterSeesAnAllocationWhenThereIsOne) {
   g_allocations = 0;
   g_counting = true;
