@@ -21,8 +21,10 @@
 #include "tapegrad/ops/shape.hpp"
 
 #include "tapegrad/nn/conv.hpp"
+#include "tapegrad/nn/embedding.hpp"
 #include "tapegrad/nn/init.hpp"
 #include "tapegrad/nn/layers.hpp"
+#include "tapegrad/nn/normalization.hpp"
 #include "tapegrad/nn/recurrent.hpp"
 
 #include "tapegrad/optim/optim.hpp"
