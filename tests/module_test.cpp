@@ -147,3 +147,13 @@ TEST(Unflatten, TurnsFlatImagesIntoNchwAndNamesAMismatch) {
   EXPECT_EQ(error_of([&] { layer(tape.constant(zeros(3, 785))); }),
             "Unflatten: dimension 1 of batch x 785 is 785, not the 784 elements of 1x28x28");
 }
+
+TEST(BatchNorm1d, RefusesAnInputThatIsNotRowsTimesFeatures) {
+  BatchNorm1d bn(3);
+  Tape tape;
+  EXPECT_EQ(error_of([&] {
+              bn(tape.constant(zeros(Shape{4, 3, 5})));
+            }),
+            "BatchNorm1d: input is 4x3x5, not rows x features");
+  EXPECT_EQ(tape.size(), 1u);  // only the constant
+}

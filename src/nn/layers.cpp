@@ -61,6 +61,8 @@ BatchNorm1d::BatchNorm1d(std::size_t features, float momentum, float eps)
 }
 
 Var BatchNorm1d::forward(Var x) {
+  // Rows x features only: its running statistics count rows (BatchNorm2d does N x C x H x W).
+  if (x.dim() != 2) throw Error("BatchNorm1d: input is " + x.shape() + ", not rows x features");
   Tape& t = x.tape();
   if (!training())
     return batch_norm(x, t.param(weight), t.param(bias), eps_, &running_mean, &running_var);
