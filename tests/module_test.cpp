@@ -157,3 +157,19 @@ TEST(BatchNorm1d, RefusesAnInputThatIsNotRowsTimesFeatures) {
             "BatchNorm1d: input is 4x3x5, not rows x features");
   EXPECT_EQ(tape.size(), 1u);  // only the constant
 }
+
+TEST(Module, AnOptimizersStateForNdParametersSavesAndLoads) {
+  // Adam's moments have each parameter's own shape (a conv weight is 6x1x5x5), so a resumed
+  // LeNet finds them where the saved state put them.
+  Rng rng(0);
+  Conv2d conv(1, 6, 5, rng);
+  Adam adam(conv.parameters());
+  Tape tape;
+  tape.backward(sum(conv(tape.constant(zeros(Shape{2, 1, 8, 8})))));
+  adam.step();
+  const StateDict state = adam.state();
+  EXPECT_EQ(shape_str(state.tensor("0.exp_avg")), "6x1x5x5");
+  Adam fresh(conv.parameters());
+  fresh.load_state(state);
+  EXPECT_EQ(fresh.state().tensor("0.exp_avg_sq"), state.tensor("0.exp_avg_sq"));
+}

@@ -168,7 +168,7 @@ Optimizer::Optimizer(const char* type, std::vector<Parameter*> params, double lr
             std::string(type_) + ": parameter " + std::to_string(i) + " is null");
     const Tensor& v = params_[i]->value;
     for (std::size_t s = 0; s < buffer_names_.size(); ++s)
-      buffers_[i].push_back(zeros(rows(v), cols(v)));
+      buffers_[i].push_back(zeros(shape_of(v)));
   }
 }
 
