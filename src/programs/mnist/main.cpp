@@ -439,7 +439,24 @@ int run(Config c) {
 int main(int argc, char** argv) {
   tg::restart_with_single_threaded_blas(argv);
   Config c;
-  CLI::App app{"tapegrad-mnist: train an MLP on MNIST or Fashion-MNIST with tapegrad"};
+  CLI::App app{"tapegrad-mnist: train a model on MNIST or Fashion-MNIST with tapegrad"};
+  // CLI11's ranges let NaN through and its unsigned options wrap "-1": refuse both by text.
+  const CLI::Validator finite(
+      [](std::string& text) {
+        char* end = nullptr;
+        const double v = std::strtod(text.c_str(), &end);
+        return end != text.c_str() && *end == '\0' && std::isfinite(v)
+                   ? std::string()
+                   : "'" + text + "' is not a finite number";
+      },
+      "FINITE");
+  const CLI::Validator whole(
+      [](std::string& text) {
+        return !text.empty() && text.find_first_not_of("0123456789") == std::string::npos
+                   ? std::string()
+                   : "'" + text + "' is not a whole number >= 0";
+      },
+      "WHOLE");
   app.add_option("--data", c.data,
                  "folder with the IDX files (default data/mnist, or the "
                  "Debian Fashion-MNIST folder for --dataset fashion)");
@@ -447,8 +464,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"mnist", "fashion"}));
   app.add_option("--epochs", c.epochs, "total epochs (with --resume: including those done)")
       ->check(CLI::Range(1, 100000));
-  app.add_option("--batch", c.batch, "batch size")->check(CLI::Range(1, 1 << 20));
-  app.add_option("--lr", c.lr, "learning rate")->check(CLI::PositiveNumber);
+  app.add_option("--batch", c.batch, "batch size")->check(whole & CLI::Range(1, 1 << 20));
+  app.add_option("--lr", c.lr, "learning rate")->check(finite & CLI::PositiveNumber);
   app.add_option("--optimizer", c.optimizer, "sgd|momentum|nesterov|rmsprop|adam|adamw")
       ->check(CLI::IsMember({"sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"}));
   app.add_option("--model", c.model,
@@ -462,14 +479,16 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"he", "xavier", "lecun"}));
   app.add_flag("--batchnorm", c.batchnorm, "batch normalisation after each hidden layer");
   app.add_option("--dropout", c.dropout, "dropout probability after each hidden layer")
-      ->check(CLI::Range(0.0f, 0.95f));
+      ->check(finite & CLI::Range(0.0f, 0.95f));
   app.add_option("--schedule", c.schedule, "none|step|cosine|plateau (default cosine)")
       ->check(CLI::IsMember({"none", "step", "cosine", "plateau"}));
   app.add_option("--clip", c.clip, "clip the global gradient norm (0 = off)")
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--threads", c.threads, "threads for everything, BLAS included (0 = all cores)");
-  app.add_option("--seed", c.seed, "seed for initialisation, shuffling and dropout");
-  app.add_option("--train-limit", c.train_limit, "use only the first N training images");
+      ->check(finite & CLI::NonNegativeNumber);
+  app.add_option("--threads", c.threads, "threads for everything, BLAS included (0 = all cores)")
+      ->check(whole);
+  app.add_option("--seed", c.seed, "seed for initialisation, shuffling and dropout")->check(whole);
+  app.add_option("--train-limit", c.train_limit, "use only the first N training images")
+      ->check(whole);
   app.add_option("--save", c.save, "write a checkpoint after every epoch (atomically)");
   app.add_option("--resume", c.resume, "continue from a checkpoint")->check(CLI::ExistingFile);
   app.add_option("--eval", c.eval, "load a checkpoint and report test accuracy")
