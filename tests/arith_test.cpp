@@ -21,6 +21,8 @@ using test::error_of;
 using test::expect_error;
 using test::random_tensor;
 
+using test::random_nd;
+
 namespace {
 
 using BinaryOp = std::function<Var(Var, Var)>;
@@ -32,13 +34,6 @@ std::vector<float> grads(Var v) {
 
 // Random values in [lo, hi] of any shape (rank 0 too), reproducible; with min_magnitude > 0
 // kept at least that far from 0.
-Tensor random_nd(const Shape& shape, std::uint64_t seed, float lo = -2.0f, float hi = 2.0f,
-                 float min_magnitude = 0.0f) {
-  const Tensor flat = random_tensor(1, element_count(shape), seed, lo, hi, min_magnitude);
-  if (shape.empty()) return scalar(flat.data()[0]);
-  return tensor(shape, std::vector<float>(flat.begin(), flat.end()));
-}
-
 // Values on a grid of step 0.2 shifted by `offset`, scrambled (element i takes grid point
 // i * stride mod n), centred on 0: two tensors with offsets 0 and 0.1 are never closer than
 // 0.1 anywhere, far more than gradcheck's step, so maximum/minimum never see a tie while

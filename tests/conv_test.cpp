@@ -19,9 +19,9 @@ using test::random_tensor;
 
 namespace {
 
+// Values in [-1, 1] unless told otherwise.
 Tensor random_nd(const Shape& shape, std::uint64_t seed, float lo = -1.0f, float hi = 1.0f) {
-  const Tensor flat = random_tensor(1, element_count(shape), seed, lo, hi);
-  return tensor(shape, std::vector<float>(flat.begin(), flat.end()));
+  return tg::test::random_nd(shape, seed, lo, hi);
 }
 
 // Values 0.1 apart in a shuffled order: no two elements of a max-pool window tie, even after a

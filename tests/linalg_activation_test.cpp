@@ -19,13 +19,9 @@ using test::error_of;
 using test::expect_error;
 using test::random_tensor;
 
-namespace {
+using test::random_nd;
 
-Tensor random_nd(const Shape& shape, std::uint64_t seed, float lo = -2.0f, float hi = 2.0f,
-                 float min_magnitude = 0.0f) {
-  const Tensor flat = random_tensor(1, element_count(shape), seed, lo, hi, min_magnitude);
-  return tensor(shape, std::vector<float>(flat.begin(), flat.end()));
-}
+namespace {
 
 void expect_gradients_correct(const std::function<Var(const std::vector<Var>&)>& f,
                               std::vector<Tensor> inputs) {

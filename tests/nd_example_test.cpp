@@ -16,17 +16,14 @@
 using namespace tg;
 using test::random_tensor;
 
+using test::random_nd;
+
 namespace {
 
 constexpr std::size_t N = 2, C = 3, H = 4, W = 5;
 constexpr float kEps = 1e-5f;
 
 // Reproducible values in [lo, hi] in any shape.
-Tensor random_nd(const Shape& shape, std::uint64_t seed, float lo = -2.0f, float hi = 2.0f) {
-  const Tensor flat = random_tensor(1, element_count(shape), seed, lo, hi);
-  return tensor(shape, std::vector<float>(flat.begin(), flat.end()));
-}
-
 Tensor input() {
   return random_nd({N, C, H, W}, 1);
 }

@@ -18,6 +18,8 @@
 using namespace tg;
 using tg::test::expect_error;
 
+using test::random_nd;
+
 namespace {
 
 // ((i * a) % m) / s - o for i = 0..n-1, as the Python snippets' vals(n, a, m, s, o):
@@ -27,11 +29,6 @@ Tensor vals(const Shape& shape, int a = 37, int m = 23, double s = 4.0, double o
   for (std::size_t i = 0; i < v.size(); ++i)
     v[i] = static_cast<float>(static_cast<double>((static_cast<int>(i) * a) % m) / s - o);
   return tensor(shape, v);
-}
-
-Tensor random_nd(const Shape& shape, std::uint64_t seed, float lo = -2.0f, float hi = 2.0f) {
-  const Tensor flat = test::random_tensor(1, element_count(shape), seed, lo, hi);
-  return tensor(shape, std::vector<float>(flat.begin(), flat.end()));
 }
 
 void expect_values(const Tensor& actual, const std::vector<float>& expected, double tol = 1e-5) {

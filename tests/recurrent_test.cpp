@@ -22,9 +22,9 @@ namespace {
 
 // ---- helpers ----
 
+// Values in [-1, 1] unless told otherwise.
 Tensor random_nd(const Shape& shape, std::uint64_t seed, float lo = -1.0f, float hi = 1.0f) {
-  const Tensor flat = tg::test::random_tensor(1, element_count(shape), seed, lo, hi);
-  return tensor(shape, std::vector<float>(flat.begin(), flat.end()));
+  return tg::test::random_nd(shape, seed, lo, hi);
 }
 
 Tensor normal_nd(const Shape& shape, Rng& rng) {

@@ -17,19 +17,10 @@ using namespace tg;
 using test::expect_error;
 using test::random_tensor;
 
+using test::iota;
+using test::random_nd;
+
 namespace {
-
-// 0, 1, 2, ... in row-major order: x[i][j][k] of a 2x3x4 is 12i + 4j + k.
-Tensor iota(const Shape& shape) {
-  std::vector<float> v(element_count(shape));
-  for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i);
-  return tensor(shape, v);
-}
-
-Tensor random_nd(const Shape& shape, std::uint64_t seed, float lo = -2.0f, float hi = 2.0f) {
-  const Tensor flat = random_tensor(1, element_count(shape), seed, lo, hi);
-  return tensor(shape, std::vector<float>(flat.begin(), flat.end()));
-}
 
 std::vector<float> values(Var v) {
   return std::vector<float>(v.value().begin(), v.value().end());

@@ -37,6 +37,20 @@ inline Tensor random_tensor(std::size_t r, std::size_t c, std::uint64_t seed, fl
   return t;
 }
 
+// random_tensor's values in any shape, rank 0 included.
+inline Tensor random_nd(const Shape& shape, std::uint64_t seed, float lo = -2.0f, float hi = 2.0f,
+                        float min_magnitude = 0.0f) {
+  const Tensor flat = random_tensor(1, element_count(shape), seed, lo, hi, min_magnitude);
+  return tensor(shape, std::vector<float>(flat.begin(), flat.end()));
+}
+
+// 0, 1, 2, ... in row-major order: x[i][j][k] of a 2x3x4 is 12i + 4j + k.
+inline Tensor iota(const Shape& shape) {
+  std::vector<float> v(element_count(shape));
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i);
+  return tensor(shape, v);
+}
+
 // The message of the tg::Error that f throws, or "(no error)".
 inline std::string error_of(const std::function<void()>& f) {
   try {
