@@ -1,13 +1,12 @@
 // tapegrad-mnist: trains an MLP on real MNIST or Fashion-MNIST and reports how it went.
 #include "models.hpp"
+#include "output_paths.hpp"
 #include "report.hpp"
 
 #include "tapegrad/tapegrad.hpp"
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
-
-#include <sys/stat.h>
 
 #include <algorithm>
 #include <chrono>
@@ -204,6 +203,9 @@ int run(Config c) {
   // Under mpirun every rank trains on its shard of each global batch; rank 0 alone reports.
   const bool root = tg::dist::is_root();
   if (!root) c.quiet = true, c.out.clear(), c.save.clear(), c.graph.clear();
+  if (!c.out.empty()) prepare_output_folder(c.out, "--out");
+  if (!c.save.empty()) check_output_file(c.save, "--save");
+  if (!c.graph.empty()) check_output_file(c.graph, "--graph");
 
   // --eval and --resume take the architecture from the checkpoint.
   tg::StateDict checkpoint;
@@ -250,8 +252,6 @@ int run(Config c) {
     if (root) std::printf("test_loss=%.4f\ntest_accuracy=%.4f\n", r.eval.loss, r.eval.accuracy);
     return 0;
   }
-
-  if (!c.out.empty()) ::mkdir(c.out.c_str(), 0755);
 
   // Gradient norm of every Dense weight, averaged over the epoch's steps (for --out).
   std::vector<std::pair<std::string, tg::Parameter*>> weights;
