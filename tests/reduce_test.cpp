@@ -18,6 +18,7 @@ using namespace tg;
 using test::expect_error;
 using test::random_tensor;
 
+using test::expect_rejected;
 using test::iota;
 using test::random_nd;
 
@@ -46,19 +47,6 @@ Var project(Var y) {
 void expect_gradient_correct(const std::function<Var(Var)>& f, const Tensor& x) {
   auto r = gradcheck([&f](Tape&, const std::vector<Var>& in) { return project(f(in[0])); }, {x});
   EXPECT_TRUE(r) << r.message;
-}
-
-// `bad` throws a tg::Error naming every one of `parts`; the tape keeps its size and a later
-// backward through it still works.
-void expect_rejected(const std::function<Var(Var)>& bad, const Tensor& x,
-                     std::initializer_list<std::string> parts) {
-  Tape tape;
-  Var v = tape.variable(x);
-  const std::size_t before = tape.size();
-  expect_error([&] { bad(v); }, parts);
-  EXPECT_EQ(tape.size(), before);
-  tape.backward(sum(v));
-  for (float g : v.grad()) EXPECT_FLOAT_EQ(g, 1.0f);
 }
 
 const Shape k234{2, 3, 4};

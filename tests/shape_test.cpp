@@ -17,6 +17,7 @@ using namespace tg;
 using test::expect_error;
 using test::random_tensor;
 
+using test::expect_rejected;
 using test::iota;
 using test::random_nd;
 
@@ -43,32 +44,6 @@ void expect_gradient_correct(const std::function<Var(const std::vector<Var>&)>& 
 void expect_gradient_correct(const std::function<Var(Var)>& f, const Tensor& x) {
   expect_gradient_correct([&f](const std::vector<Var>& in) { return f(in[0]); },
                           std::vector<Tensor>{x});
-}
-
-// `bad` throws a tg::Error naming every one of `parts`; the tape keeps its size and a later
-// backward through it still works.
-void expect_rejected(const std::function<Var(Var)>& bad, const Tensor& x,
-                     std::initializer_list<std::string> parts) {
-  Tape tape;
-  Var v = tape.variable(x);
-  const std::size_t before = tape.size();
-  expect_error([&] { bad(v); }, parts);
-  EXPECT_EQ(tape.size(), before);
-  tape.backward(sum(v));
-  for (float g : v.grad()) EXPECT_FLOAT_EQ(g, 1.0f);
-}
-
-// The same for an op of two inputs, both recorded before the call.
-void expect_rejected(const std::function<Var(Var, Var)>& bad, const Tensor& x, const Tensor& y,
-                     std::initializer_list<std::string> parts) {
-  Tape tape;
-  Var v = tape.variable(x);
-  Var w = tape.constant(y);
-  const std::size_t before = tape.size();
-  expect_error([&] { bad(v, w); }, parts);
-  EXPECT_EQ(tape.size(), before);
-  tape.backward(sum(v));
-  for (float g : v.grad()) EXPECT_FLOAT_EQ(g, 1.0f);
 }
 
 const Shape k234{2, 3, 4};

@@ -85,6 +85,32 @@ inline void expect_error(const std::function<void()>& f, std::initializer_list<s
   }
 }
 
+// `bad` throws a tg::Error naming every one of `parts`; the tape keeps its size and a later
+// backward through it still works.
+inline void expect_rejected(const std::function<Var(Var)>& bad, const Tensor& x,
+                            std::initializer_list<std::string> parts) {
+  Tape tape;
+  Var v = tape.variable(x);
+  const std::size_t before = tape.size();
+  expect_error([&] { bad(v); }, parts);
+  EXPECT_EQ(tape.size(), before);
+  tape.backward(sum(v));
+  for (float g : v.grad()) EXPECT_FLOAT_EQ(g, 1.0f);
+}
+
+// The same for an op of two inputs, both recorded before the call.
+inline void expect_rejected(const std::function<Var(Var, Var)>& bad, const Tensor& x,
+                            const Tensor& y, std::initializer_list<std::string> parts) {
+  Tape tape;
+  Var v = tape.variable(x);
+  Var w = tape.constant(y);
+  const std::size_t before = tape.size();
+  expect_error([&] { bad(v, w); }, parts);
+  EXPECT_EQ(tape.size(), before);
+  tape.backward(sum(v));
+  for (float g : v.grad()) EXPECT_FLOAT_EQ(g, 1.0f);
+}
+
 // A fresh folder under the system's temp directory, removed with everything in it.
 class TempDir {
  public:
