@@ -30,6 +30,7 @@
 #include "tapegrad/optim/optim.hpp"
 
 #include "tapegrad/data/data.hpp"
+#include "tapegrad/data/idx.hpp"
 #include "tapegrad/io/checkpoint.hpp"
 #include "tapegrad/train/train.hpp"
 
