@@ -31,6 +31,7 @@
 
 #include "tapegrad/data/data.hpp"
 #include "tapegrad/data/idx.hpp"
+#include "tapegrad/data/preprocess.hpp"
 #include "tapegrad/io/checkpoint.hpp"
 #include "tapegrad/train/train.hpp"
 

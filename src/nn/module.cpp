@@ -1,11 +1,88 @@
 #include "tapegrad/nn/module.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <exception>
 #include <sstream>
 
 namespace tg {
 
 // ---- Module ----
+
+// ---- ModuleSpec ----
+
+namespace {
+[[noreturn]] void bad_option(const ModuleSpec& spec, const std::string& key,
+                             const std::string& why) {
+  throw Error(spec.type + ": option '" + key + "' " + why);
+}
+}  // namespace
+
+const std::string& ModuleSpec::text(const std::string& key) const {
+  for (const auto& [k, v] : options)
+    if (k == key) return v;
+  bad_option(*this, key, "is missing");
+}
+
+std::int64_t ModuleSpec::integer(const std::string& key) const {
+  const std::string& v = text(key);
+  std::size_t used = 0;
+  long long n = 0;
+  try {
+    n = std::stoll(v, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != v.size()) bad_option(*this, key, "is not an integer: '" + v + "'");
+  return n;
+}
+
+double ModuleSpec::real(const std::string& key) const {
+  const std::string& v = text(key);
+  std::size_t used = 0;
+  double x = 0;
+  try {
+    x = std::stod(v, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != v.size() || !std::isfinite(x))
+    bad_option(*this, key, "is not a finite number: '" + v + "'");
+  return x;
+}
+
+bool ModuleSpec::boolean(const std::string& key) const {
+  const std::string& v = text(key);
+  if (v != "0" && v != "1") bad_option(*this, key, "is not 0 or 1: '" + v + "'");
+  return v == "1";
+}
+
+std::vector<std::int64_t> ModuleSpec::integers(const std::string& key) const {
+  const std::string& v = text(key);
+  std::vector<std::int64_t> out;
+  std::size_t start = 0;
+  while (start <= v.size()) {
+    const std::size_t comma = std::min(v.find(',', start), v.size());
+    const std::string item = v.substr(start, comma - start);
+    std::size_t used = 0;
+    long long n = 0;
+    try {
+      n = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != item.size())
+      bad_option(*this, key, "is not a list of integers: '" + v + "'");
+    out.push_back(n);
+    start = comma + 1;
+  }
+  return out;
+}
+
+ModuleSpec Module::spec() const {
+  throw Error(describe() + " cannot be saved as a model file (it has no spec())");
+}
 
 Module::Module(Module&& other) {
   *this = std::move(other);

@@ -6,6 +6,7 @@
 #include "tapegrad/core/rng.hpp"
 #include "tapegrad/core/state_dict.hpp"
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <utility>
@@ -18,6 +19,45 @@ struct ModuleState {
   std::vector<std::pair<std::string, Parameter*>> parameters;  // trained by optimizers
   std::vector<std::pair<std::string, Tensor*>> buffers;        // saved, not trained (BN stats)
   std::vector<std::pair<std::string, Rng*>> rngs;              // saved so a resume repeats masks
+};
+
+// A module's architecture as data: what a model file stores, what tg::load_model rebuilds a
+// module from, and what tg::export_onnx translates. `type` is the class name, `options` the
+// constructor arguments under libtorch's names, written as text ("1" / "0" for booleans,
+// "3,3" for lists, floats in shortest round-trip form), `children` a Sequential's modules in
+// order. The weights are not part of it: they are the module's model_state().
+//
+// Types and their options (every option is always present):
+//   Sequential            children
+//   Dense                 in_features, out_features, bias, init
+//   ReLU, Sigmoid, Tanh, Step, Softmax, LogSoftmax   (none; Softmax/LogSoftmax over the last dim)
+//   LeakyReLU             negative_slope          ELU   alpha
+//   BatchNorm1d           num_features, momentum, eps
+//   Dropout               p, seed
+//   Flatten               start_dim, end_dim      Unflatten   dim, sizes
+//   Conv1d                in_channels, out_channels, kernel_size, stride, padding, dilation,
+//                         groups, bias
+//   Conv2d                the same, with kernel_size, stride, padding, dilation as "h,w"
+//   MaxPool2d, AvgPool2d  kernel_size, stride, padding ("h,w")
+//   AdaptiveAvgPool2d     output_size ("h,w")
+//   BatchNorm2d           num_features, momentum, eps
+//   LayerNorm             normalized_shape, eps, elementwise_affine
+//   Embedding             num_embeddings, embedding_dim
+//   RNN, LSTM, GRU        input_size, hidden_size, num_layers, bias, batch_first, nonlinearity
+//                         ("tanh" / "relu"; RNN only)
+//   LastTimeStep          (none) batch-first N x T x H -> N x H, the last step of a sequence
+struct ModuleSpec {
+  std::string type;
+  std::vector<std::pair<std::string, std::string>> options;
+  std::vector<ModuleSpec> children;
+
+  // The option `key`; throws a tg::Error naming the type and the key when it is missing or
+  // does not parse.
+  const std::string& text(const std::string& key) const;
+  std::int64_t integer(const std::string& key) const;
+  double real(const std::string& key) const;
+  bool boolean(const std::string& key) const;
+  std::vector<std::int64_t> integers(const std::string& key) const;
 };
 
 // A model or a part of one. Subclasses either register their members by name in their
@@ -50,6 +90,9 @@ class Module {
 
   // One line, e.g. "Dense(784 -> 256, bias, he_normal)".
   virtual std::string describe() const = 0;
+  // The architecture as data (see ModuleSpec). The default throws "<describe()> cannot be
+  // saved as a model file": a user-defined module overrides it to be saved and exported.
+  virtual ModuleSpec spec() const;
   // Output features for `in` input features (throws if `in` does not fit), for summaries.
   virtual std::size_t output_features(std::size_t in) const { return in; }
   // The output shape for an input shape without its batch dimension (throws if it does not
