@@ -46,6 +46,13 @@ Dataset empty_like(const Dataset& d) {
 }
 }  // namespace
 
+std::size_t Dataset::features() const {
+  if (!has_float_samples()) return image_rows * image_cols;
+  std::size_t n = 1;
+  for (std::size_t d : sample_shape) n *= d;
+  return n;
+}
+
 Dataset Dataset::subset(std::size_t begin, std::size_t count) const {
   if (begin > size() || count > size() - begin)
     throw Error(name + ": subset [" + std::to_string(begin) + ", " + std::to_string(begin) + " + " +

@@ -23,21 +23,38 @@ struct Normalization {
   float stddev = 1.0f;
 };
 
+// A data set in memory. Samples are either byte images (`pixels`, scaled to float by
+// `normalization` one batch at a time) or float samples of any shape (`values`, taken as they
+// are: tabular data, already preprocessed). Targets are either class labels (`labels`,
+// classification with `num_classes` classes) or float targets (`targets`, regression, with
+// `target_size` values per sample); exactly one of the two is filled.
 struct Dataset {
-  std::string name;  // for messages, e.g. the images file
-  std::size_t image_rows = 0, image_cols = 0;
-  std::vector<std::uint8_t> pixels;  // size() * features() bytes
-  std::vector<std::int32_t> labels;  // one per image
+  std::string name;                            // for messages, e.g. the images file
+  std::size_t image_rows = 0, image_cols = 0;  // byte images: their size
+  std::vector<std::uint8_t> pixels;            // byte images: size() * features() bytes
+  Shape sample_shape;                          // float samples: one sample's shape, e.g. {30}
+  std::vector<float> values;                   // float samples: size() * features() floats
+  std::vector<std::int32_t> labels;            // classification: one per sample
   std::size_t num_classes = 10;
-  Normalization normalization;  // applied when a batch is made
+  std::vector<float> targets;  // regression: size() * target_size floats, sample after sample
+  std::size_t target_size = 1;
+  Normalization normalization;  // byte images: applied when a batch is made
+  // Names where the source had them (a CSV header, class names in a column): for messages,
+  // model files and printed predictions. Empty when unknown.
+  std::vector<std::string> feature_names, target_names, class_names;
 
-  std::size_t size() const { return labels.size(); }
-  std::size_t features() const { return image_rows * image_cols; }
-  // Images [begin, begin + count), in order. Throws if the range is out of bounds.
+  bool is_regression() const { return !targets.empty(); }
+  bool has_float_samples() const { return !sample_shape.empty(); }
+  std::size_t size() const {
+    return is_regression() ? targets.size() / target_size : labels.size();
+  }
+  // Elements of one sample: image_rows * image_cols, or the product of sample_shape.
+  std::size_t features() const;
+  // Samples [begin, begin + count), in order. Throws if the range is out of bounds.
   Dataset subset(std::size_t begin, std::size_t count) const;
-  // The first min(n, size()) images: a limit on the training set for quick runs.
+  // The first min(n, size()) samples: a limit on the training set for quick runs.
   Dataset take(std::size_t n) const;
-  // The images at `indices`, in that order. Throws on an index out of range.
+  // The samples at `indices`, in that order. Throws on an index out of range.
   Dataset select(const std::vector<std::size_t>& indices) const;
 };
 
@@ -71,11 +88,14 @@ Split split_random(const Dataset& data, std::size_t validation_count, std::uint6
 // ---- batches ----
 
 struct Batch {
-  Tensor images;                     // size() x features, scaled to float
-  std::vector<std::int32_t> labels;  // size()
+  Tensor images;                     // size() x features, scaled to float (any samples)
+  std::vector<std::int32_t> labels;  // size(), classification
+  Tensor targets;                    // size() x target_size, regression (labels then empty)
   std::vector<std::size_t> indices;  // which images of the dataset, in batch order
   std::size_t global_size = 0;       // rows of the whole global batch (all shards together)
-  std::size_t size() const { return labels.size(); }
+  std::size_t size() const {
+    return labels.empty() && targets.dimension() ? targets.shape(0) : labels.size();
+  }
 };
 
 // Walks a dataset in batches, epoch by epoch. With shuffle, the order of epoch e is a
