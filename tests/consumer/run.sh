@@ -16,6 +16,11 @@ LD_LIBRARY_PATH="$scratch/prefix/lib" "$scratch/cmake-build/consumer_shared"
 "$scratch/cmake-build/consumer_static"
 # grep reads everything (no -q): an early exit would SIGPIPE ldd and fail under pipefail.
 ldd "$scratch/cmake-build/consumer_shared" | grep "$scratch/prefix/lib/libtapegrad.so" >/dev/null
+# The main library does not pull in MPI: that is tapegrad_dist's.
+if ldd "$scratch/cmake-build/consumer_shared" | grep -i mpi; then
+  echo "consumer: a program linked to libtapegrad.so loads MPI" >&2
+  exit 1
+fi
 
 echo "== pkg-config"
 export PKG_CONFIG_PATH="$scratch/prefix/lib/pkgconfig"
