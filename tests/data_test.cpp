@@ -9,11 +9,13 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <initializer_list>
+#include <limits>
 #include <set>
 #include <string>
 #include <vector>
@@ -94,6 +96,30 @@ Dataset numbered_dataset(std::size_t n) {
     d.labels.push_back(static_cast<std::int32_t>(i % 10));
   }
   return d;
+}
+
+// n float samples of `shape` whose element j of sample i is 1000 i + j, and (target_size > 0)
+// regression targets -(10 i + t), or (target_size 0) labels i mod 3: every value tells its
+// sample and position.
+Dataset float_dataset(std::size_t n, const Shape& shape, std::size_t target_size) {
+  Dataset d;
+  d.name = "floats";
+  d.sample_shape = shape;
+  const std::size_t f = d.features();
+  for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t j = 0; j < f; ++j) d.values.push_back(static_cast<float>(1000 * i + j));
+    if (target_size == 0) d.labels.push_back(static_cast<std::int32_t>(i % 3));
+    for (std::size_t t = 0; t < target_size; ++t)
+      d.targets.push_back(-static_cast<float>(10 * i + t));
+  }
+  d.num_classes = 3;
+  d.target_size = std::max<std::size_t>(target_size, 1);
+  return d;
+}
+
+// The sample index that float_dataset wrote into a sample's first value.
+std::size_t sample_of(float first_value) {
+  return static_cast<std::size_t>(first_value) / 1000;
 }
 
 std::vector<std::size_t> epoch_order(BatchIterator& it, std::uint64_t epoch) {
@@ -371,8 +397,8 @@ TEST(Dataset, SubsetTakeAndSplitTailKeepEachImageWithItsLabel) {
   EXPECT_EQ(split.train.size(), 16u);
   EXPECT_EQ(split.validation.size(), 4u);
   EXPECT_EQ(split.validation.pixels[0], 16);
-  expect_error([&] { d.subset(18, 3); }, {"numbered: subset", "out of range for 20 images"});
-  expect_error([&] { split_tail(d, 21); }, {"21 validation images requested of 20"});
+  expect_error([&] { d.subset(18, 3); }, {"numbered: subset", "out of range for 20 samples"});
+  expect_error([&] { split_tail(d, 21); }, {"21 validation samples requested of 20"});
 }
 
 TEST(Dataset, SplitRandomIsSeededDisjointAndCoversEveryImage) {
@@ -546,4 +572,204 @@ TEST(BatchIterator, ShardsOfEveryGlobalBatchAreDisjointAndCoverIt) {
   }
   BatchIterator it(d, 10, true, 77);
   expect_error([&] { it.set_shard(2, 2); }, {"rank 2 is not in [0, world_size = 2)"});
+}
+
+// ---- float samples, regression targets, unlabeled data ----
+
+TEST(FloatDataset, SubsetTakeSelectAndSplitsKeepEverySampleWithItsTargets) {
+  const Dataset d = float_dataset(20, {2, 3}, 2);
+  ASSERT_EQ(d.size(), 20u);
+  ASSERT_EQ(d.features(), 6u);
+  const Dataset s = d.subset(5, 3);
+  ASSERT_EQ(s.size(), 3u);
+  EXPECT_EQ(s.sample_shape, (Shape{2, 3}));
+  EXPECT_EQ(s.target_size, 2u);
+  for (std::size_t k = 0; k < 3; ++k) {
+    EXPECT_EQ(s.values[k * 6 + 4], 1000.0f * (5 + k) + 4);
+    EXPECT_EQ(s.targets[k * 2 + 1], -(10.0f * (5 + k) + 1));
+  }
+  EXPECT_EQ(d.take(100).values, d.values);
+  const Dataset picked = d.select({7, 2, 7});
+  ASSERT_EQ(picked.size(), 3u);
+  EXPECT_EQ(picked.targets, (std::vector<float>{-70, -71, -20, -21, -70, -71}));
+  EXPECT_EQ(sample_of(picked.values[6]), 2u);
+  expect_error([&] { d.select({1, 20}); }, {"floats: select: index 20 (position 1)", "20 samples"});
+
+  const Split r = split_random(d, 6, 3);
+  ASSERT_EQ(r.validation.size(), 6u);
+  for (const Dataset* part : {&r.train, &r.validation})
+    for (std::size_t k = 0; k < part->size(); ++k) {
+      const std::size_t i = sample_of(part->values[k * 6]);
+      EXPECT_EQ(part->targets[k * 2], -10.0f * static_cast<float>(i));
+    }
+  const Split t = split_tail(d, 4);
+  EXPECT_EQ(t.validation.targets.front(), -160.0f);
+}
+
+TEST(FloatDataset, SizeCountsSamplesSoAnUnlabeledSetHasOneAndBatches) {
+  Dataset d = float_dataset(7, {4}, 1);
+  d.targets.clear();  // rows to predict: no labels, no targets
+  EXPECT_EQ(d.size(), 7u);
+  EXPECT_FALSE(d.is_regression());
+  EXPECT_FALSE(d.is_classification());
+  BatchIterator it(d, 5, false, 0);
+  Batch b;
+  ASSERT_TRUE(it.next(b));
+  EXPECT_EQ(b.size(), 5u);
+  EXPECT_TRUE(b.labels.empty());
+  EXPECT_EQ(b.targets.dimension(), 0u);
+  ASSERT_TRUE(it.next(b));
+  EXPECT_EQ(b.size(), 2u);
+  EXPECT_EQ(b.images(1, 3), 6003.0f);
+  // Byte images count by their pixels too.
+  Dataset images = numbered_dataset(9);
+  images.labels.clear();
+  EXPECT_EQ(images.size(), 9u);
+}
+
+TEST(FloatDataset, BatchesHoldTheSamplesInTheirShapeAndTheTargetsOfTheSameRows) {
+  const Dataset d = float_dataset(11, {2, 1, 3}, 2);
+  BatchIterator it(d, 4, true, 9);
+  Batch b;
+  std::size_t seen = 0;
+  while (it.next(b)) {
+    const std::size_t n = b.size();
+    ASSERT_EQ(b.images.dimension(), 4u);
+    EXPECT_EQ(b.images.shape(0), n);
+    EXPECT_EQ(b.images.shape(1), 2u);
+    EXPECT_EQ(b.images.shape(2), 1u);
+    EXPECT_EQ(b.images.shape(3), 3u);
+    ASSERT_EQ(b.targets.shape(0), n);
+    ASSERT_EQ(b.targets.shape(1), 2u);
+    EXPECT_TRUE(b.labels.empty());
+    for (std::size_t r = 0; r < n; ++r) {
+      const std::size_t i = b.indices[r];
+      for (std::size_t j = 0; j < 6; ++j)
+        EXPECT_EQ(b.images.data()[r * 6 + j], d.values[i * 6 + j]) << "copied as they are";
+      EXPECT_EQ(b.targets(r, 0), d.targets[i * 2]);
+      EXPECT_EQ(b.targets(r, 1), d.targets[i * 2 + 1]);
+    }
+    seen += n;
+  }
+  EXPECT_EQ(seen, 11u);
+  // Labels of float samples come through as well.
+  const Dataset labeled = float_dataset(5, {3}, 0);
+  BatchIterator lit(labeled, 5, false, 0);
+  ASSERT_TRUE(lit.next(b));
+  EXPECT_EQ(b.labels, (std::vector<std::int32_t>{0, 1, 2, 0, 1}));
+  EXPECT_EQ(b.targets.dimension(), 0u) << "the regression batch's targets are gone";
+}
+
+TEST(FloatDataset, BatchBuffersAreReusedWhileTheBatchSizeIsUnchanged) {
+  const Dataset d = float_dataset(40, {2, 3}, 1);
+  BatchIterator it(d, 8, true, 5);
+  Batch b;
+  ASSERT_TRUE(it.next(b));
+  const float* images = b.images.data();
+  const float* targets = b.targets.data();
+  while (it.next(b)) {
+    EXPECT_EQ(b.images.data(), images);
+    EXPECT_EQ(b.targets.data(), targets);
+  }
+}
+
+TEST(FloatDataset, InconsistentFieldsAreRefusedNamingTheFieldAndTheCounts) {
+  Dataset d = float_dataset(6, {4}, 1);
+  d.values.pop_back();
+  expect_error([&] { BatchIterator it(d, 2, false, 0); },
+               {"floats: BatchIterator: 23 values are not a whole number of samples of 4"});
+  d = float_dataset(6, {4}, 1);
+  d.targets.pop_back();
+  expect_error([&] { d.subset(0, 1); }, {"floats: subset: 5 targets for 6 samples"});
+  d = float_dataset(6, {4}, 0);
+  d.labels.pop_back();
+  expect_error([&] { d.select({0}); }, {"floats: select: 5 labels for 6 samples"});
+  d = float_dataset(6, {4}, 0);
+  d.labels[4] = 3;
+  expect_error([&] { BatchIterator it(d, 2, false, 0); },
+               {"label of sample 4 is 3, expected 0..2"});
+  d = float_dataset(6, {4}, 0);
+  d.targets = std::vector<float>(6, 1.0f);
+  expect_error([&] { d.check("here"); }, {"floats: here: holds both labels"});
+  d = float_dataset(6, {4}, 0);
+  d.pixels = {1, 2};
+  expect_error([&] { d.check("here"); }, {"both float samples (values) and byte images"});
+}
+
+TEST(SplitIndices, IsSeededAndPutsEveryIndexInExactlyOnePart) {
+  const SplitIndices a = split_indices(101, 0.1, 0.2, 5), b = split_indices(101, 0.1, 0.2, 5);
+  const SplitIndices c = split_indices(101, 0.1, 0.2, 6);
+  EXPECT_EQ(a.train, b.train);
+  EXPECT_EQ(a.validation, b.validation);
+  EXPECT_EQ(a.test, b.test);
+  EXPECT_NE(a.test, c.test);
+  EXPECT_EQ(a.validation.size(), 10u);  // round(10.1)
+  EXPECT_EQ(a.test.size(), 20u);        // round(20.2)
+  EXPECT_EQ(a.train.size(), 71u);
+  std::vector<int> seen(101, 0);
+  for (const auto* part : {&a.train, &a.validation, &a.test}) {
+    EXPECT_TRUE(std::is_sorted(part->begin(), part->end()));
+    for (std::size_t i : *part) ++seen.at(i);
+  }
+  EXPECT_EQ(seen, std::vector<int>(101, 1));
+  // Not the first indices in order: the parts are drawn at random.
+  std::vector<std::size_t> first20(20);
+  for (std::size_t i = 0; i < 20; ++i) first20[i] = i;
+  EXPECT_NE(a.test, first20);
+  const SplitIndices none = split_indices(10, 0.0, 0.0, 1);
+  EXPECT_EQ(none.train.size(), 10u);
+  EXPECT_TRUE(none.validation.empty() && none.test.empty());
+}
+
+TEST(SplitIndices, FractionsOutsideZeroToOneOrLeavingNoTrainingSetAreRefused) {
+  expect_error([&] { split_indices(10, -0.1, 0.2, 0); }, {"validation_fraction is -0.1"});
+  expect_error([&] { split_indices(10, 0.1, 1.0, 0); }, {"test_fraction is 1.0"});
+  expect_error([&] { split_indices(10, std::nan(""), 0.1, 0); }, {"validation_fraction is nan"});
+  expect_error([&] { split_indices(10, 0.5, 0.5, 0); }, {"5 validation and 5 test samples of 10"});
+  expect_error([&] { split_indices(0, 0.1, 0.1, 0); }, {"of 0 leave none for training"});
+}
+
+TEST(Standardization, IsThePerFeatureMeanAndPopulationStddevAndAConstantFeatureGetsOne) {
+  Dataset d;
+  d.name = "table";
+  d.sample_shape = {3};
+  // Columns: 1 2 3 4 (mean 2.5, population variance 1.25), constant 7, and -2 2 -2 2.
+  d.values = {1, 7, -2, 2, 7, 2, 3, 7, -2, 4, 7, 2};
+  d.targets = {0, 0, 0, 0};
+  const Preprocessing p = fit_standardization(d);
+  EXPECT_EQ(p.input_shape, (Shape{3}));
+  EXPECT_EQ(p.divisor, 1.0f);
+  ASSERT_EQ(p.mean.size(), 3u);
+  ASSERT_EQ(p.stddev.size(), 3u);
+  EXPECT_FLOAT_EQ(p.mean[0], 2.5f);
+  EXPECT_FLOAT_EQ(p.stddev[0], static_cast<float>(std::sqrt(1.25)));
+  EXPECT_FLOAT_EQ(p.mean[1], 7.0f);
+  EXPECT_EQ(p.stddev[1], 1.0f);
+  EXPECT_FLOAT_EQ(p.mean[2], 0.0f);
+  EXPECT_FLOAT_EQ(p.stddev[2], 2.0f);
+
+  // In place, the same floats as Preprocessing::apply gives a model's raw input later.
+  const Tensor raw = tensor(Shape{4, 3}, d.values);
+  Dataset standardized = d;
+  apply_preprocessing(p, standardized);
+  const Tensor expected = p.apply(raw);
+  EXPECT_EQ(standardized.values, std::vector<float>(expected.begin(), expected.end()));
+  EXPECT_EQ(standardized.values[1], 0.0f);  // the constant column
+  EXPECT_FLOAT_EQ(standardized.values[0], -1.5f / std::sqrt(1.25f));
+  EXPECT_EQ(standardized.targets, d.targets);  // targets untouched
+}
+
+TEST(Standardization, EmptySetsByteImagesBadValuesAndWrongSizesAreRefused) {
+  Dataset empty;
+  empty.name = "none";
+  empty.sample_shape = {3};
+  expect_error([&] { fit_standardization(empty); }, {"none: fit_standardization of an empty"});
+  expect_error([&] { fit_standardization(numbered_dataset(4)); }, {"needs float samples"});
+  Dataset d = float_dataset(3, {2}, 1);
+  d.values[3] = std::numeric_limits<float>::infinity();
+  expect_error([&] { fit_standardization(d); }, {"sample 1, feature 1 is inf"});
+  Dataset wide = float_dataset(3, {5}, 1);
+  const Preprocessing p = fit_standardization(float_dataset(3, {2}, 1));
+  expect_error([&] { apply_preprocessing(p, wide); },
+               {"floats: apply_preprocessing: samples of 5 do not fit", "input 2"});
 }

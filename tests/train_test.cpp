@@ -12,6 +12,7 @@
 #include <sstream>
 
 using namespace tg;
+using test::expect_error;
 
 namespace {
 // Three Gaussian blobs in 2-D, stored as 1x2 "images" of bytes like MNIST is.
@@ -345,4 +346,164 @@ TEST(Reproducibility, SaveThenResumeEqualsAnUninterruptedRunBitForBit) {
   for (const auto& [name, t] : a.tensors) EXPECT_EQ(t, b.tensors.at(name)) << name;
   EXPECT_EQ(a.integers, b.integers);  // the dropout RNG too
   std::remove(path.c_str());
+}
+
+// ---- metrics ----
+
+TEST(Metrics, AccuracyMaeRmseAndR2MatchHandComputedValues) {
+  const Tensor scores = tensor({{1, 2, 0}, {3, 1, 0}, {0, 0, 5}, {1, 0, 0}});
+  EXPECT_DOUBLE_EQ(accuracy(scores, {1, 0, 2, 2}), 0.75);
+  // Errors -1, 0, 2, -4; targets 2 2 1 8 have mean 3.25 and SS_tot 30.75.
+  const Tensor predictions = tensor({{1}, {2}, {3}, {4}}), targets = tensor({{2}, {2}, {1}, {8}});
+  EXPECT_DOUBLE_EQ(mean_absolute_error(predictions, targets), 7.0 / 4.0);
+  EXPECT_DOUBLE_EQ(root_mean_squared_error(predictions, targets), std::sqrt(21.0 / 4.0));
+  EXPECT_NEAR(r2_score(predictions, targets), 1.0 - 21.0 / 30.75, 1e-12);
+  // Two columns: R² is averaged over them (the second is predicted exactly).
+  const Tensor p2 = tensor({{1, 5}, {2, 6}, {3, 7}, {4, 9}});
+  const Tensor t2 = tensor({{2, 5}, {2, 6}, {1, 7}, {8, 9}});
+  EXPECT_NEAR(r2_score(p2, t2), (1.0 - 21.0 / 30.75 + 1.0) / 2.0, 1e-12);
+  EXPECT_DOUBLE_EQ(mean_absolute_error(p2, t2), 7.0 / 8.0);
+  // A constant target: 1 when predicted exactly, 0 otherwise.
+  EXPECT_EQ(r2_score(tensor({{3}, {3}}), tensor({{3}, {3}})), 1.0);
+  EXPECT_EQ(r2_score(tensor({{3}, {4}}), tensor({{3}, {3}})), 0.0);
+  expect_error(
+      [&] {
+        r2_score(tensor({{1, 2}}), tensor({{1}, {2}}));
+      },
+      {"r2_score: predictions 1x2 and targets 2x1 differ in shape"});
+  expect_error([&] { accuracy(scores, {1, 0}); }, {"accuracy: scores 4x3 are not 2 x classes"});
+}
+
+namespace {
+// y = 2 x0 - x1 + offset on float samples x ~ uniform(-1, 1): a regression data set.
+Dataset linear_data(std::size_t n, float offset, std::uint64_t seed) {
+  Rng rng(seed);
+  Dataset d;
+  d.name = "linear";
+  d.sample_shape = {2};
+  for (std::size_t i = 0; i < n; ++i) {
+    const float a = rng.uniform(-1, 1), b = rng.uniform(-1, 1);
+    d.values.insert(d.values.end(), {a, b});
+    d.targets.push_back(2 * a - b + offset);
+  }
+  return d;
+}
+}  // namespace
+
+TEST(Fit, RegressionValidationMetricsAreComputedOnTheValidationTargets) {
+  // The validation set's targets are offset by 5 from the training function: a validation
+  // loss computed against training targets (the old bug) would be near the training loss.
+  const Dataset train_set = linear_data(256, 0.0f, 1), validation_set = linear_data(64, 5.0f, 2);
+  Rng rng(0);
+  Sequential model;
+  model.add<Dense>(2, 1, rng);
+  Adam optimizer(model.parameters(), {.lr = 5e-2});
+  BatchIterator train(train_set, 32, true, 0), validation(validation_set, 16, false, 0);
+  FitOptions options = quiet(15);
+  options.metrics = {{"max_error", [](const Predictions& p) {
+                        double worst = 0;
+                        for (std::size_t i = 0; i < p.targets.size(); ++i)
+                          worst = std::max(
+                              worst, std::fabs(double(p.outputs.data()[i]) - p.targets.data()[i]));
+                        return worst;
+                      }}};
+  std::vector<double> hand_losses;
+  options.on_epoch = [&](const EpochMetrics&) {
+    // The validation MSE by hand, against the validation targets.
+    Tape tape;
+    NoGradGuard no_grad;
+    const Tensor x = tensor(Shape{64, 2}, validation_set.values);
+    const Tensor y = model(tape.constant(x)).value();
+    double sum = 0;
+    for (std::size_t i = 0; i < 64; ++i)
+      sum += std::pow(y.data()[i] - validation_set.targets[i], 2);
+    hand_losses.push_back(sum / 64);
+    return true;
+  };
+  const FitResult result = fit(model, optimizer, train, &validation, options);
+  ASSERT_EQ(result.history.size(), 15u);
+  for (std::size_t e = 0; e < 15; ++e) {
+    const EpochMetrics& m = result.history[e];
+    EXPECT_NEAR(*m.validation_loss, hand_losses[e], 1e-4 * hand_losses[e]) << "epoch " << e;
+    EXPECT_FALSE(m.validation_accuracy) << "no accuracy for a regression";
+    EXPECT_NEAR(*find_metric(m.validation_metrics, "rmse"), std::sqrt(hand_losses[e]), 1e-4);
+  }
+  const EpochMetrics& last = result.history.back();
+  EXPECT_LT(last.train_loss, 0.01);               // it learned the training function
+  EXPECT_NEAR(*last.validation_loss, 25.0, 1.0);  // and is 5 off on every validation target
+  EXPECT_NEAR(*find_metric(last.validation_metrics, "mae"), 5.0, 0.2);
+  EXPECT_NEAR(*find_metric(last.validation_metrics, "max_error"), 5.0, 0.5);
+  EXPECT_GT(*find_metric(last.train_metrics, "r2"), 0.99);
+  EXPECT_TRUE(find_metric(last.train_metrics, "max_error"));
+  const std::string line = format_epoch(last, 15);
+  EXPECT_EQ(line.find("acc"), std::string::npos) << line;
+  EXPECT_NE(line.find(" mae "), std::string::npos) << line;
+  EXPECT_NE(line.find(" r2 "), std::string::npos) << line;
+  EXPECT_NE(line.find(" max_error "), std::string::npos) << line;
+}
+
+TEST(Evaluate, TakesTheClassCountFromTheDataAndRefusesAModelThatDoesNotFit) {
+  Dataset data = blobs(60, 7);  // 3 classes
+  Rng rng(0);
+  Sequential model;
+  model.add<Dense>(2, 3, rng);
+  BatchIterator all(data, 25, false, 0);
+  const Evaluation e = evaluate(model, all);
+  ASSERT_EQ(e.confusion.size(), 3u);
+  std::size_t total = 0;
+  for (const auto& row : e.confusion) {
+    ASSERT_EQ(row.size(), 3u);
+    for (std::size_t c : row) total += c;
+  }
+  EXPECT_EQ(total, 60u);
+  EXPECT_FALSE(e.regression);
+  EXPECT_EQ(e.metrics.size(), 1u);
+  EXPECT_EQ(e.metrics[0].name, "accuracy");
+  expect_error([&] { evaluate(model, all, {}, 10); },
+               {"evaluate: 10 classes requested, but data set 'blobs' has 3"});
+  Sequential ten;
+  ten.add<Dense>(2, 10, rng);
+  expect_error([&] { evaluate(ten, all); },
+               {"evaluate on 'blobs': the model's output 25x10 does not fit 25 samples of 3"});
+  Dataset unlabeled = data;
+  unlabeled.labels.clear();
+  BatchIterator none(unlabeled, 25, false, 0);
+  expect_error([&] { evaluate(model, none); }, {"'blobs' has neither labels nor targets"});
+}
+
+TEST(Fit, RefusesAValidationSetOfAnotherTaskAndAnOutputOfTheWrongShape) {
+  const Dataset regression = linear_data(32, 0, 3), classes = blobs(32, 3);
+  Rng rng(0);
+  Sequential model;
+  model.add<Dense>(2, 1, rng);
+  SGD optimizer(model.parameters(), {.lr = 0.01});
+  BatchIterator train(regression, 8, false, 0), validation(classes, 8, false, 0);
+  expect_error([&] { fit(model, optimizer, train, &validation, quiet(1)); },
+               {"fit: the validation set 'blobs' (classification, 3) does not match the training "
+                "set 'linear' (regression, 1)"});
+  Sequential wide;
+  wide.add<Dense>(2, 3, rng);
+  SGD wide_optimizer(wide.parameters(), {.lr = 0.01});
+  expect_error([&] { fit(wide, wide_optimizer, train, nullptr, quiet(1)); },
+               {"the model's output 8x3 does not fit 8 samples of 1 targets"});
+}
+
+TEST(FormatEpoch, ShowsAccuracyForClassificationAndTheRegressionMetricsOtherwise) {
+  EpochMetrics m;
+  m.epoch = 2;
+  m.train_loss = 0.1234;
+  m.train_accuracy = 0.965;
+  m.validation_loss = 0.2;
+  m.validation_accuracy = 0.9;
+  m.train_seconds = 1.5;
+  m.samples_per_second = 100;
+  EXPECT_EQ(format_epoch(m, 5),
+            "epoch 3/5  train loss 0.1234 acc 0.9650  val loss 0.2000 acc 0.9000  1.50 s  100 "
+            "samples/s");
+  m.train_metrics = {{"mae", 0.5}, {"rmse", 0.75}, {"r2", 0.875}};
+  m.validation_metrics = {{"mae", 1}, {"rmse", 2}, {"r2", 0.25}};
+  m.validation_accuracy.reset();
+  EXPECT_EQ(format_epoch(m, 5, "test"),
+            "epoch 3/5  train loss 0.1234 mae 0.5000 rmse 0.7500 r2 0.8750  test loss 0.2000 mae "
+            "1.0000 rmse 2.0000 r2 0.2500  1.50 s  100 samples/s");
 }

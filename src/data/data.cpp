@@ -34,15 +34,28 @@ void shuffle(std::vector<std::size_t>& v, Rng& rng) {
 }  // namespace
 
 namespace {
-// A dataset with `d`'s name, image shape, classes and normalization, and no images yet.
+// A dataset with `d`'s name, sample shape, classes, names and normalization, and no samples yet.
 Dataset empty_like(const Dataset& d) {
   Dataset out;
   out.name = d.name;
   out.image_rows = d.image_rows;
   out.image_cols = d.image_cols;
+  out.sample_shape = d.sample_shape;
   out.num_classes = d.num_classes;
+  out.target_size = d.target_size;
   out.normalization = d.normalization;
+  out.feature_names = d.feature_names;
+  out.target_names = d.target_names;
+  out.class_names = d.class_names;
   return out;
+}
+
+// Copies the elements [begin * width, (begin + count) * width) of `from` to the end of `to`.
+template <class T>
+void append_rows(const std::vector<T>& from, std::size_t begin, std::size_t count,
+                 std::size_t width, std::vector<T>& to) {
+  to.insert(to.end(), from.begin() + static_cast<std::ptrdiff_t>(begin * width),
+            from.begin() + static_cast<std::ptrdiff_t>((begin + count) * width));
 }
 }  // namespace
 
@@ -53,17 +66,66 @@ std::size_t Dataset::features() const {
   return n;
 }
 
+std::size_t Dataset::size() const {
+  const std::size_t f = features();
+  if (f == 0)
+    return is_regression() ? targets.size() / std::max<std::size_t>(target_size, 1) : labels.size();
+  return (has_float_samples() ? values.size() : pixels.size()) / f;
+}
+
+void Dataset::check(const std::string& where) const {
+  const std::string at = name + ": " + where + ": ";
+  const std::size_t f = features();
+  if (has_float_samples()) {
+    if (f == 0) throw Error(at + "sample_shape " + shape_str(sample_shape) + " has no elements");
+    if (!pixels.empty())
+      throw Error(at + "holds both float samples (values) and byte images (pixels)");
+    if (values.size() % f != 0)
+      throw Error(at + std::to_string(values.size()) +
+                  " values are not a whole number of samples of " + std::to_string(f) +
+                  " (sample_shape " + shape_str(sample_shape) + ")");
+  } else if (f == 0) {
+    if (!pixels.empty() || !labels.empty() || !targets.empty())
+      throw Error(at + "neither image_rows x image_cols nor sample_shape gives a sample size");
+  } else if (pixels.size() % f != 0) {
+    throw Error(at + std::to_string(pixels.size()) + " pixel bytes are not a whole number of " +
+                std::to_string(image_rows) + "x" + std::to_string(image_cols) + " images");
+  }
+  const std::size_t n = size();
+  if (!labels.empty() && !targets.empty())
+    throw Error(at + "holds both labels (classification) and targets (regression)");
+  if (!labels.empty()) {
+    if (labels.size() != n)
+      throw Error(at + std::to_string(labels.size()) + " labels for " + std::to_string(n) +
+                  " samples");
+    if (num_classes == 0) throw Error(at + "num_classes is 0");
+    for (std::size_t i = 0; i < n; ++i)
+      if (labels[i] < 0 || static_cast<std::size_t>(labels[i]) >= num_classes)
+        throw Error(at + "label of sample " + std::to_string(i) + " is " +
+                    std::to_string(labels[i]) + ", expected 0.." + std::to_string(num_classes - 1));
+  }
+  if (!targets.empty()) {
+    if (target_size == 0) throw Error(at + "target_size is 0");
+    if (targets.size() != n * target_size)
+      throw Error(at + std::to_string(targets.size()) + " targets for " + std::to_string(n) +
+                  " samples of " + std::to_string(target_size) + " target(s) each");
+  }
+}
+
 Dataset Dataset::subset(std::size_t begin, std::size_t count) const {
+  check("subset");
   if (begin > size() || count > size() - begin)
     throw Error(name + ": subset [" + std::to_string(begin) + ", " + std::to_string(begin) + " + " +
                 std::to_string(count) + ") is out of range for " + std::to_string(size()) +
-                " images");
+                " samples");
   Dataset out = empty_like(*this);
   const std::size_t f = features();
-  out.pixels.assign(pixels.begin() + static_cast<std::ptrdiff_t>(begin * f),
-                    pixels.begin() + static_cast<std::ptrdiff_t>((begin + count) * f));
-  out.labels.assign(labels.begin() + static_cast<std::ptrdiff_t>(begin),
-                    labels.begin() + static_cast<std::ptrdiff_t>(begin + count));
+  if (has_float_samples())
+    append_rows(values, begin, count, f, out.values);
+  else
+    append_rows(pixels, begin, count, f, out.pixels);
+  if (!labels.empty()) append_rows(labels, begin, count, 1, out.labels);
+  if (!targets.empty()) append_rows(targets, begin, count, target_size, out.targets);
   return out;
 }
 
@@ -72,17 +134,28 @@ Dataset Dataset::take(std::size_t n) const {
 }
 
 Dataset Dataset::select(const std::vector<std::size_t>& indices) const {
+  check("select");
+  const std::size_t n = size();
+  for (std::size_t k = 0; k < indices.size(); ++k)
+    if (indices[k] >= n)
+      throw Error(name + ": select: index " + std::to_string(indices[k]) + " (position " +
+                  std::to_string(k) + ") is out of range for " + std::to_string(n) + " samples");
   Dataset out = empty_like(*this);
   const std::size_t f = features();
-  out.pixels.resize(indices.size() * f);
-  out.labels.resize(indices.size());
-  for (std::size_t k = 0; k < indices.size(); ++k) {
-    const std::size_t i = indices[k];
-    if (i >= size())
-      throw Error(name + ": select: index " + std::to_string(i) + " is out of range for " +
-                  std::to_string(size()) + " images");
-    std::copy_n(pixels.data() + i * f, f, out.pixels.data() + k * f);
-    out.labels[k] = labels[i];
+  const bool floats = has_float_samples();
+  if (floats)
+    out.values.reserve(indices.size() * f);
+  else
+    out.pixels.reserve(indices.size() * f);
+  if (!labels.empty()) out.labels.reserve(indices.size());
+  if (!targets.empty()) out.targets.reserve(indices.size() * target_size);
+  for (std::size_t i : indices) {
+    if (floats)
+      append_rows(values, i, 1, f, out.values);
+    else
+      append_rows(pixels, i, 1, f, out.pixels);
+    if (!labels.empty()) out.labels.push_back(labels[i]);
+    if (!targets.empty()) append_rows(targets, i, 1, target_size, out.targets);
   }
   return out;
 }
@@ -171,7 +244,7 @@ Normalization pixel_statistics(const Dataset& data) {
 Split split_tail(const Dataset& data, std::size_t validation_count) {
   if (validation_count > data.size())
     throw Error(data.name + ": split_tail: " + std::to_string(validation_count) +
-                " validation images requested of " + std::to_string(data.size()));
+                " validation samples requested of " + std::to_string(data.size()));
   const std::size_t train = data.size() - validation_count;
   return {data.subset(0, train), data.subset(train, validation_count)};
 }
@@ -179,7 +252,7 @@ Split split_tail(const Dataset& data, std::size_t validation_count) {
 Split split_random(const Dataset& data, std::size_t validation_count, std::uint64_t seed) {
   if (validation_count > data.size())
     throw Error(data.name + ": split_random: " + std::to_string(validation_count) +
-                " validation images requested of " + std::to_string(data.size()));
+                " validation samples requested of " + std::to_string(data.size()));
   std::vector<std::size_t> order(data.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
   Rng rng(seed);
@@ -193,16 +266,89 @@ Split split_random(const Dataset& data, std::size_t validation_count, std::uint6
   return {data.select(train), data.select(validation)};
 }
 
+SplitIndices split_indices(std::size_t n, double validation_fraction, double test_fraction,
+                           std::uint64_t seed) {
+  for (const auto& [what, f] : {std::pair{"validation_fraction", validation_fraction},
+                                std::pair{"test_fraction", test_fraction}})
+    if (!(std::isfinite(f) && f >= 0.0 && f < 1.0))
+      throw Error(std::string("split_indices: ") + what + " is " + std::to_string(f) +
+                  ", expected a fraction in [0, 1)");
+  const auto count = [n](double f) {
+    return static_cast<std::size_t>(std::llround(static_cast<double>(n) * f));
+  };
+  const std::size_t v = count(validation_fraction), t = count(test_fraction);
+  if (n == 0 || v + t >= n)
+    throw Error("split_indices: " + std::to_string(v) + " validation and " + std::to_string(t) +
+                " test samples of " + std::to_string(n) + " leave none for training");
+  std::vector<std::size_t> order(n);
+  for (std::size_t i = 0; i < n; ++i) order[i] = i;
+  Rng rng(seed);
+  shuffle(order, rng);
+  const auto part = [&](std::size_t begin, std::size_t end) {
+    std::vector<std::size_t> p(order.begin() + static_cast<std::ptrdiff_t>(begin),
+                               order.begin() + static_cast<std::ptrdiff_t>(end));
+    std::sort(p.begin(), p.end());
+    return p;
+  };
+  return {part(v + t, n), part(0, v), part(v, v + t)};
+}
+
+Preprocessing fit_standardization(const Dataset& train) {
+  train.check("fit_standardization");
+  if (!train.has_float_samples())
+    throw Error(train.name +
+                ": fit_standardization needs float samples (byte images: pixel_statistics)");
+  const std::size_t n = train.size(), f = train.features();
+  if (n == 0) throw Error(train.name + ": fit_standardization of an empty data set");
+  // Two passes in double: the mean, then the squared deviations from it (no cancellation).
+  std::vector<double> mean(f, 0.0), squares(f, 0.0);
+  std::vector<bool> constant(f, true);
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t j = 0; j < f; ++j) {
+      const float x = train.values[i * f + j];
+      if (!std::isfinite(x))
+        throw Error(train.name + ": fit_standardization: sample " + std::to_string(i) +
+                    ", feature " + std::to_string(j) + " is " + std::to_string(x));
+      mean[j] += x;
+      constant[j] = constant[j] && x == train.values[j];
+    }
+  for (double& m : mean) m /= static_cast<double>(n);
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t j = 0; j < f; ++j) {
+      const double d = train.values[i * f + j] - mean[j];
+      squares[j] += d * d;
+    }
+  Preprocessing p;
+  p.input_shape = train.sample_shape;
+  p.mean.assign(f, 0.0f);
+  p.stddev.assign(f, 1.0f);
+  for (std::size_t j = 0; j < f; ++j) {
+    p.mean[j] = static_cast<float>(mean[j]);
+    const auto sd = static_cast<float>(std::sqrt(squares[j] / static_cast<double>(n)));
+    // A constant feature carries no information; stddev 1 maps it to 0 instead of 0 / 0.
+    if (!constant[j] && sd > 0.0f && std::isfinite(sd)) p.stddev[j] = sd;
+  }
+  return p;
+}
+
+void apply_preprocessing(const Preprocessing& preprocessing, Dataset& data) {
+  preprocessing.check();
+  data.check("apply_preprocessing");
+  if (!data.has_float_samples() || data.features() != preprocessing.sample_size())
+    throw Error(data.name + ": apply_preprocessing: samples of " +
+                (data.has_float_samples() ? shape_str(data.sample_shape) : "byte images") +
+                " do not fit preprocessing for input " + shape_str(preprocessing.input_shape));
+  // apply reads each element before it writes the same position: in place is safe.
+  preprocessing.apply(data.values.data(), data.values.data(), data.size());
+}
+
 // ---- batches ----
 
 BatchIterator::BatchIterator(const Dataset& data, std::size_t batch_size, bool shuffle,
                              std::uint64_t seed, bool drop_last)
     : data_(data), batch_size_(batch_size), shuffle_(shuffle), seed_(seed), drop_last_(drop_last) {
   if (batch_size == 0) throw Error(data.name + ": BatchIterator: batch size must be positive");
-  if (data.pixels.size() != data.size() * data.features())
-    throw Error(data.name + ": BatchIterator: " + std::to_string(data.pixels.size()) +
-                " pixel bytes for " + std::to_string(data.size()) + " images of " +
-                std::to_string(data.features()) + " pixels");
+  data.check("BatchIterator");
   const Normalization& norm = data.normalization;
   if (!(norm.stddev > 0.0f) || !std::isfinite(norm.stddev) || !std::isfinite(norm.mean))
     throw Error(data.name +
@@ -249,6 +395,20 @@ void scale_pixels(const std::uint8_t* px, float* out, std::size_t n, const Norma
 }
 }  // namespace
 
+namespace {
+// `images` as rows x sample_shape..., reshaped only when that differs from what it is: building
+// the shape would allocate, and a training step must not.
+void resize_samples(Tensor& images, std::size_t rows, const Shape& sample_shape) {
+  bool same = images.dimension() == sample_shape.size() + 1 && images.shape(0) == rows;
+  for (std::size_t d = 0; same && d < sample_shape.size(); ++d)
+    same = images.shape(d + 1) == sample_shape[d];
+  if (same) return;
+  Shape shape{rows};
+  shape.insert(shape.end(), sample_shape.begin(), sample_shape.end());
+  resize(images, shape);
+}
+}  // namespace
+
 std::size_t BatchIterator::samples_per_epoch() const {
   return drop_last_ ? data_.size() / batch_size_ * batch_size_ : data_.size();
 }
@@ -266,18 +426,31 @@ bool BatchIterator::next(Batch& batch) {
   position_ += global;
 
   const std::size_t rows = hi - lo, f = data_.features();
-  resize(batch.images, rows, f);
-  batch.labels.resize(rows);
+  if (data_.has_float_samples())
+    resize_samples(batch.images, rows, data_.sample_shape);
+  else
+    resize(batch.images, rows, f);
+  const bool labeled = data_.is_classification(), regression = data_.is_regression();
+  batch.labels.resize(labeled ? rows : 0);
+  if (regression)
+    resize(batch.targets, rows, data_.target_size);
+  else if (batch.targets.dimension() != 0)
+    batch.targets = Tensor();  // only when one Batch serves data sets of both kinds
   batch.indices.resize(rows);
   batch.global_size = global;
   last_rows_ = rows;
   last_global_rows_ = global;
   float* out = batch.images.data();
+  const std::size_t ts = data_.target_size;
   for (std::size_t r = 0; r < rows; ++r) {
     const std::size_t i = order_[lo + r];
     batch.indices[r] = i;
-    batch.labels[r] = data_.labels[i];
-    scale_pixels(data_.pixels.data() + i * f, out + r * f, f, data_.normalization);
+    if (labeled) batch.labels[r] = data_.labels[i];
+    if (regression) std::copy_n(data_.targets.data() + i * ts, ts, batch.targets.data() + r * ts);
+    if (data_.has_float_samples())
+      std::copy_n(data_.values.data() + i * f, f, out + r * f);
+    else
+      scale_pixels(data_.pixels.data() + i * f, out + r * f, f, data_.normalization);
   }
   return true;
 }

@@ -16,57 +16,256 @@ double now_seconds() {
   return duration<double>(steady_clock::now().time_since_epoch()).count();
 }
 
-Var default_loss(Var output, const Batch& batch) {
-  return softmax_cross_entropy(output, batch.labels);
+// Throws unless `output` is one row of `columns` values for each of the batch's samples.
+void check_output(const Tensor& output, std::size_t samples, std::size_t columns, const char* what,
+                  const std::string& where) {
+  if (output.dimension() == 0 || output.shape(0) != samples || output.size() != samples * columns)
+    throw Error(where + ": the model's output " + shape_str(output) + " does not fit " +
+                std::to_string(samples) + " samples of " + std::to_string(columns) + " " + what);
 }
 
-std::size_t count_correct(const Tensor& scores, const std::vector<std::int32_t>& labels) {
-  const std::size_t r = rows(scores), c = cols(scores);
-  std::size_t correct = 0;
-  for (std::size_t i = 0; i < r; ++i) {
-    const float* row = scores.data() + i * c;
-    const auto predicted = static_cast<std::int32_t>(std::max_element(row, row + c) - row);
-    correct += predicted == labels[i];
+// Running sums of the built-in metrics over batches, in double.
+struct MetricSums {
+  bool regression = false;
+  std::size_t columns = 0;  // classes, or targets per sample
+  std::size_t samples = 0, correct = 0;
+  std::vector<std::vector<std::size_t>> confusion;
+  // Regression, per target column: Welford's mean and squared deviations of the targets, and
+  // the absolute and squared errors.
+  std::vector<double> target_mean, target_m2, abs_error, squared_error;
+
+  MetricSums(bool is_regression, std::size_t cols) : regression(is_regression), columns(cols) {
+    if (regression) {
+      target_mean.assign(cols, 0.0);
+      target_m2.assign(cols, 0.0);
+      abs_error.assign(cols, 0.0);
+      squared_error.assign(cols, 0.0);
+    } else {
+      confusion.assign(cols, std::vector<std::size_t>(cols, 0));
+    }
   }
-  return correct;
+
+  void add_labels(const Tensor& scores, const std::vector<std::int32_t>& labels) {
+    const std::size_t n = labels.size(), c = columns;
+    for (std::size_t i = 0; i < n; ++i) {
+      const float* row = scores.data() + i * c;
+      const auto p = static_cast<std::size_t>(std::max_element(row, row + c) - row);
+      const auto t = static_cast<std::size_t>(labels[i]);
+      correct += p == t;
+      if (t < c) confusion[t][p]++;
+    }
+    samples += n;
+  }
+
+  void add_targets(const Tensor& predictions, const Tensor& targets) {
+    const std::size_t k = columns, n = targets.size() / k;
+    for (std::size_t i = 0; i < n; ++i) {
+      const double count = static_cast<double>(samples + i + 1);
+      for (std::size_t j = 0; j < k; ++j) {
+        const double y = targets.data()[i * k + j], p = predictions.data()[i * k + j];
+        const double delta = y - target_mean[j];
+        target_mean[j] += delta / count;
+        target_m2[j] += delta * (y - target_mean[j]);
+        abs_error[j] += std::fabs(p - y);
+        squared_error[j] += (p - y) * (p - y);
+      }
+    }
+    samples += n;
+  }
+
+  double accuracy() const {
+    return samples ? static_cast<double>(correct) / static_cast<double>(samples) : 0.0;
+  }
+  double mae() const { return total(abs_error); }
+  double rmse() const { return std::sqrt(total(squared_error)); }
+  double r2() const {
+    if (samples == 0 || columns == 0) return 0.0;
+    double sum = 0.0;
+    for (std::size_t j = 0; j < columns; ++j)
+      sum += target_m2[j] > 0.0 ? 1.0 - squared_error[j] / target_m2[j]
+                                : (squared_error[j] == 0.0 ? 1.0 : 0.0);
+    return sum / static_cast<double>(columns);
+  }
+  std::vector<MetricValue> values() const {
+    if (!regression) return {{"accuracy", accuracy()}};
+    return {{"mae", mae()}, {"rmse", rmse()}, {"r2", r2()}};
+  }
+
+ private:
+  double total(const std::vector<double>& per_column) const {
+    double sum = 0.0;
+    for (double v : per_column) sum += v;
+    const double n = static_cast<double>(samples * columns);
+    return n > 0 ? sum / n : 0.0;
+  }
+};
+
+// What user metrics need: every output row with its label or targets, gathered batch by batch
+// into buffers that keep their capacity from one epoch to the next.
+struct PredictionBuffer {
+  std::vector<float> outputs, targets;
+  std::vector<std::int32_t> labels;
+  std::size_t output_columns = 0, target_size = 0;
+
+  void clear() {
+    outputs.clear();
+    targets.clear();
+    labels.clear();
+  }
+  void add(const Tensor& output, const Batch& batch) {
+    const std::size_t n = batch.size();
+    if (n == 0) return;
+    output_columns = output.size() / n;
+    outputs.insert(outputs.end(), output.data(), output.data() + output.size());
+    labels.insert(labels.end(), batch.labels.begin(), batch.labels.end());
+    if (batch.targets.dimension() != 0) {
+      target_size = batch.targets.size() / n;
+      targets.insert(targets.end(), batch.targets.data(),
+                     batch.targets.data() + batch.targets.size());
+    }
+  }
+  Predictions predictions() const {
+    Predictions p;
+    const std::size_t n = output_columns ? outputs.size() / output_columns : 0;
+    p.outputs = tensor(Shape{n, output_columns}, outputs);
+    p.labels = labels;
+    if (target_size) p.targets = tensor(Shape{n, target_size}, targets);
+    return p;
+  }
+};
+
+void append_user_metrics(const std::vector<Metric>& metrics, const PredictionBuffer& buffer,
+                         std::vector<MetricValue>& out) {
+  if (metrics.empty()) return;
+  const Predictions p = buffer.predictions();
+  for (const Metric& m : metrics) out.push_back({m.name, m.compute(p)});
+}
+
+// Classification or regression, and the columns the model must give, from a data set that
+// must have labels or targets.
+MetricSums sums_for(const Dataset& data, const std::string& where) {
+  if (data.is_regression()) return MetricSums(true, data.target_size);
+  if (data.is_classification()) return MetricSums(false, data.num_classes);
+  throw Error(where + ": data set '" + data.name + "' has neither labels nor targets");
+}
+
+// Adds one batch's output to `sums` after checking that it fits the batch.
+void add_batch(MetricSums& sums, const Tensor& output, const Batch& batch,
+               const std::string& where) {
+  const std::size_t n = batch.size();
+  if (sums.regression) {
+    check_output(output, n, sums.columns, "targets", where);
+    sums.add_targets(output, batch.targets);
+  } else {
+    check_output(output, n, sums.columns, "class scores", where);
+    sums.add_labels(output, batch.labels);
+  }
+}
+
+void check_same_shape(const Tensor& a, const Tensor& b, const char* where) {
+  if (a.dimension() != b.dimension() ||
+      !std::equal(a.shape().begin(), a.shape().end(), b.shape().begin()))
+    throw Error(std::string(where) + ": predictions " + shape_str(a) + " and targets " +
+                shape_str(b) + " differ in shape");
+}
+
+MetricSums regression_sums(const Tensor& predictions, const Tensor& targets, const char* where) {
+  check_same_shape(predictions, targets, where);
+  if (predictions.dimension() == 0 || predictions.size() == 0)
+    throw Error(std::string(where) + ": no predictions");
+  MetricSums sums(true, cols(predictions));
+  sums.add_targets(predictions, targets);
+  return sums;
 }
 }  // namespace
+
+// ---- metrics ----
+
+double accuracy(const Tensor& scores, const std::vector<std::int32_t>& labels) {
+  if (labels.empty()) throw Error("accuracy: no labels");
+  if (scores.dimension() != 2 || scores.shape(0) != labels.size())
+    throw Error("accuracy: scores " + shape_str(scores) + " are not " +
+                std::to_string(labels.size()) + " x classes");
+  MetricSums sums(false, cols(scores));
+  sums.add_labels(scores, labels);
+  return sums.accuracy();
+}
+
+double mean_absolute_error(const Tensor& predictions, const Tensor& targets) {
+  return regression_sums(predictions, targets, "mean_absolute_error").mae();
+}
+
+double root_mean_squared_error(const Tensor& predictions, const Tensor& targets) {
+  return regression_sums(predictions, targets, "root_mean_squared_error").rmse();
+}
+
+double r2_score(const Tensor& predictions, const Tensor& targets) {
+  return regression_sums(predictions, targets, "r2_score").r2();
+}
+
+std::optional<double> find_metric(const std::vector<MetricValue>& values, const std::string& name) {
+  for (const MetricValue& v : values)
+    if (v.name == name) return v.value;
+  return std::nullopt;
+}
+
+Var default_loss(Var output, const Batch& batch) {
+  if (!batch.labels.empty()) return softmax_cross_entropy(output, batch.labels);
+  if (batch.targets.dimension() == 0)
+    throw Error("default_loss: the batch has neither labels nor targets");
+  // mse broadcasts: an N output against N x 1 targets would silently become N x N.
+  check_same_shape(output.value(), batch.targets, "default_loss (mean squared error)");
+  return mse(output, batch.targets);
+}
 
 // ---- evaluate ----
 
 Evaluation evaluate(Module& model, BatchIterator& data, const LossFunction& loss,
-                    std::size_t classes) {
+                    std::size_t classes, const std::vector<Metric>& metrics) {
+  const Dataset& set = data.dataset();
+  MetricSums sums = sums_for(set, "evaluate");
+  if (!sums.regression && classes != 0 && classes != set.num_classes)
+    throw Error("evaluate: " + std::to_string(classes) + " classes requested, but data set '" +
+                set.name + "' has " + std::to_string(set.num_classes));
   FlushDenormalsScope flush_denormals;
   const bool was_training = model.training();
   model.eval();
   NoGradGuard no_grad;
   Evaluation out;
-  out.confusion.assign(classes, std::vector<std::size_t>(classes, 0));
+  out.regression = sums.regression;
   Tape tape;
   Batch batch;
+  PredictionBuffer buffer;
   double loss_sum = 0.0;
-  std::size_t correct = 0;
   data.begin_epoch(0);
-  while (data.next(batch)) {
-    tape.clear();
-    Var output = model(tape.constant(batch.images));
-    const double batch_loss = (loss ? loss(output, batch) : default_loss(output, batch)).item();
-    const std::size_t n = batch.labels.size();
-    loss_sum += batch_loss * static_cast<double>(n);
-    const std::vector<std::int32_t> predicted = argmax_rows(output.value());
-    for (std::size_t i = 0; i < n; ++i) {
-      correct += predicted[i] == batch.labels[i];
-      const auto t = static_cast<std::size_t>(batch.labels[i]);
-      const auto p = static_cast<std::size_t>(predicted[i]);
-      if (t < classes && p < classes) out.confusion[t][p]++;
+  try {
+    while (data.next(batch)) {
+      const std::size_t n = batch.size();
+      if (n == 0) continue;
+      tape.clear();
+      Var output = model(tape.constant(batch.images));
+      add_batch(sums, output.value(), batch, "evaluate on '" + set.name + "'");
+      const double batch_loss = (loss ? loss(output, batch) : default_loss(output, batch)).item();
+      loss_sum += batch_loss * static_cast<double>(n);
+      if (!metrics.empty()) buffer.add(output.value(), batch);
     }
-    out.samples += n;
-  }
-  if (out.samples > 0) {
-    out.loss = loss_sum / static_cast<double>(out.samples);
-    out.accuracy = static_cast<double>(correct) / static_cast<double>(out.samples);
+  } catch (...) {
+    model.set_training(was_training);
+    throw;
   }
   model.set_training(was_training);
+  out.samples = sums.samples;
+  if (out.samples > 0) out.loss = loss_sum / static_cast<double>(out.samples);
+  if (sums.regression) {
+    out.mae = sums.mae();
+    out.rmse = sums.rmse();
+    out.r2 = sums.r2();
+  } else {
+    out.accuracy = sums.accuracy();
+    out.confusion = sums.confusion;
+  }
+  out.metrics = sums.values();
+  append_user_metrics(metrics, buffer, out.metrics);
   return out;
 }
 
@@ -96,7 +295,7 @@ ProgressBar::ProgressBar(std::size_t total, std::string label, std::FILE* stream
       enabled_(is_terminal(stream)),
       start_(now_seconds()) {}
 
-void ProgressBar::update(std::size_t done, double loss) {
+void ProgressBar::update(std::size_t done, double loss, std::optional<double> accuracy) {
   if (!enabled_) return;
   const double t = now_seconds();
   if (done < total_ && t - last_draw_ < 0.1) return;  // redraw at most 10 times a second
@@ -108,8 +307,11 @@ void ProgressBar::update(std::size_t done, double loss) {
   const int filled = total_ ? static_cast<int>(width * std::min(done, total_) / total_) : width;
   std::string bar(static_cast<std::size_t>(filled), '=');
   if (filled < width) bar += '>' + std::string(static_cast<std::size_t>(width - filled - 1), ' ');
-  std::fprintf(stream_, "\r%s [%s] %zu/%zu  %.0f samples/s  loss %.4f  ETA %.0fs\033[K",
-               label_.c_str(), bar.c_str(), done, total_, rate, loss, eta);
+  char acc[32] = "";
+  if (accuracy) std::snprintf(acc, sizeof acc, "  acc %.4f", *accuracy);
+  std::fprintf(stream_,
+               "\r%s [%s] %zu/%zu  %.0f samples/s  loss %.4f%s  %.0fs elapsed  ETA %.0fs\033[K",
+               label_.c_str(), bar.c_str(), done, total_, rate, loss, acc, elapsed, eta);
   std::fflush(stream_);
 }
 
@@ -121,21 +323,55 @@ void ProgressBar::finish() {
 
 // ---- fit ----
 
+namespace {
+// "  acc 0.9650" or "  mae 0.1 rmse 0.2 r2 0.9": a metric list as the epoch line shows it.
+std::string format_metrics(const std::vector<MetricValue>& metrics) {
+  std::string out;
+  char value[64];
+  for (const MetricValue& m : metrics) {
+    std::snprintf(value, sizeof value, " %.4f", m.value);
+    out += " " + (m.name == "accuracy" ? std::string("acc") : m.name) + value;
+  }
+  return out;
+}
+}  // namespace
+
 std::string format_epoch(const EpochMetrics& m, int epochs, const std::string& validation_name) {
-  char line[256];
-  int n = std::snprintf(line, sizeof line, "epoch %d/%d  train loss %.4f acc %.4f", m.epoch + 1,
-                        epochs, m.train_loss, m.train_accuracy);
-  if (m.validation_loss)
-    n += std::snprintf(line + n, sizeof line - static_cast<std::size_t>(n),
-                       "  %s loss %.4f acc %.4f", validation_name.c_str(), *m.validation_loss,
-                       *m.validation_accuracy);
-  std::snprintf(line + n, sizeof line - static_cast<std::size_t>(n), "  %.2f s  %.0f samples/s",
-                m.train_seconds, m.samples_per_second);
-  return line;
+  char buffer[128];
+  std::snprintf(buffer, sizeof buffer, "epoch %d/%d  train loss %.4f", m.epoch + 1, epochs,
+                m.train_loss);
+  std::string line = buffer;
+  // EpochMetrics made by hand (before metric lists existed) still show their accuracy.
+  line += m.train_metrics.empty() ? format_metrics({{"accuracy", m.train_accuracy}})
+                                  : format_metrics(m.train_metrics);
+  if (m.validation_loss) {
+    std::snprintf(buffer, sizeof buffer, "  %s loss %.4f", validation_name.c_str(),
+                  *m.validation_loss);
+    line += buffer;
+    if (!m.validation_metrics.empty())
+      line += format_metrics(m.validation_metrics);
+    else if (m.validation_accuracy)
+      line += format_metrics({{"accuracy", *m.validation_accuracy}});
+  }
+  std::snprintf(buffer, sizeof buffer, "  %.2f s  %.0f samples/s", m.train_seconds,
+                m.samples_per_second);
+  return line + buffer;
 }
 
 FitResult fit(Module& model, Optimizer& optimizer, BatchIterator& train, BatchIterator* validation,
               const FitOptions& options) {
+  const Dataset& train_set = train.dataset();
+  const MetricSums task = sums_for(train_set, "fit");
+  if (validation) {
+    const Dataset& v = validation->dataset();
+    const MetricSums validation_task = sums_for(v, "fit (validation)");
+    if (validation_task.regression != task.regression || validation_task.columns != task.columns)
+      throw Error("fit: the validation set '" + v.name + "' (" +
+                  (validation_task.regression ? "regression, " : "classification, ") +
+                  std::to_string(validation_task.columns) + ") does not match the training set '" +
+                  train_set.name + "' (" + (task.regression ? "regression, " : "classification, ") +
+                  std::to_string(task.columns) + ")");
+  }
   FlushDenormalsScope flush_denormals;
   FitResult result;
   const LossFunction loss_fn = options.loss ? options.loss : LossFunction(default_loss);
@@ -146,7 +382,9 @@ FitResult fit(Module& model, Optimizer& optimizer, BatchIterator& train, BatchIt
   StateDict best_state;
   Tape tape;
   Batch batch;
+  PredictionBuffer buffer;
   std::size_t step = 0;
+  const std::string where = "fit on '" + train_set.name + "'";
 
   for (int epoch = options.start_epoch; epoch < options.epochs; ++epoch) {
     model.train();
@@ -155,19 +393,23 @@ FitResult fit(Module& model, Optimizer& optimizer, BatchIterator& train, BatchIt
                     "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(options.epochs));
     const double start = now_seconds();
     double loss_sum = 0.0;
-    std::size_t correct = 0, seen = 0, global_seen = 0;
+    std::size_t seen = 0, global_seen = 0;
+    MetricSums sums(task.regression, task.columns);
+    buffer.clear();
     while (train.next(batch)) {
       tape.clear();
       optimizer.zero_grad();
       // A data-parallel shard can be empty (a short last batch split over more ranks than it
       // has rows): no forward or backward then, but the step still happens, so that every
       // rank takes part in after_backward's all-reduce and applies the same update.
-      const std::size_t n = batch.labels.size();
+      const std::size_t n = batch.size();
       Var output, loss;
       if (n > 0) {
         output = model(tape.constant(batch.images));
+        add_batch(sums, output.value(), batch, where);
         loss = loss_fn(output, batch);
         tape.backward(loss);
+        if (!options.metrics.empty()) buffer.add(output.value(), batch);
       }
       if (options.after_backward) options.after_backward(tape, step);
       if (options.clip_grad_norm > 0.0f) clip_grad_norm(params, options.clip_grad_norm);
@@ -175,12 +417,13 @@ FitResult fit(Module& model, Optimizer& optimizer, BatchIterator& train, BatchIt
 
       const double value = n > 0 ? loss.item() : 0.0;
       loss_sum += value * static_cast<double>(n);
-      if (n > 0) correct += count_correct(output.value(), batch.labels);
       seen += n;
       global_seen += batch.global_size;
       if (options.on_batch) options.on_batch(step, value);
       ++step;
-      if (options.progress) bar.update(global_seen, loss_sum / static_cast<double>(seen));
+      if (options.progress)
+        bar.update(global_seen, seen ? loss_sum / static_cast<double>(seen) : 0.0,
+                   task.regression ? std::nullopt : std::optional<double>(sums.accuracy()));
     }
     bar.finish();
 
@@ -188,15 +431,18 @@ FitResult fit(Module& model, Optimizer& optimizer, BatchIterator& train, BatchIt
     m.epoch = epoch;
     m.train_seconds = now_seconds() - start;
     m.train_loss = seen ? loss_sum / static_cast<double>(seen) : 0.0;
-    m.train_accuracy = seen ? static_cast<double>(correct) / static_cast<double>(seen) : 0.0;
+    m.train_accuracy = task.regression ? 0.0 : sums.accuracy();
+    m.train_metrics = sums.values();
+    append_user_metrics(options.metrics, buffer, m.train_metrics);
     // Over all data-parallel shards (global_seen == seen in one process).
     m.samples_per_second =
         m.train_seconds > 0 ? static_cast<double>(global_seen) / m.train_seconds : 0;
     m.lr = optimizer.lr();
     if (validation) {
-      const Evaluation e = evaluate(model, *validation, options.loss);
+      const Evaluation e = evaluate(model, *validation, options.loss, 0, options.metrics);
       m.validation_loss = e.loss;
-      m.validation_accuracy = e.accuracy;
+      if (!e.regression) m.validation_accuracy = e.accuracy;
+      m.validation_metrics = e.metrics;
     }
     result.history.push_back(m);
     if (options.log_epochs)

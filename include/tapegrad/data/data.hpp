@@ -1,5 +1,6 @@
-// Data: an in-memory dataset of bytes (from the IDX reader, data/idx.hpp), and a seeded batch
-// iterator.
+// Data: an in-memory dataset of byte images (from the IDX reader, data/idx.hpp) or of float
+// samples (tabular data from the CSV reader), seeded splits, feature standardisation and a
+// seeded batch iterator.
 //
 // Images stay bytes in memory (60000 MNIST images are 47 MB as bytes, 188 MB as floats) and are
 // scaled to float only one batch at a time.
@@ -7,6 +8,7 @@
 
 #include "tapegrad/core/tensor.hpp"
 #include "tapegrad/data/idx.hpp"
+#include "tapegrad/data/preprocess.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -27,7 +29,8 @@ struct Normalization {
 // `normalization` one batch at a time) or float samples of any shape (`values`, taken as they
 // are: tabular data, already preprocessed). Targets are either class labels (`labels`,
 // classification with `num_classes` classes) or float targets (`targets`, regression, with
-// `target_size` values per sample); exactly one of the two is filled.
+// `target_size` values per sample); at most one of the two is filled: a data set with neither
+// holds rows to predict.
 struct Dataset {
   std::string name;                            // for messages, e.g. the images file
   std::size_t image_rows = 0, image_cols = 0;  // byte images: their size
@@ -44,12 +47,16 @@ struct Dataset {
   std::vector<std::string> feature_names, target_names, class_names;
 
   bool is_regression() const { return !targets.empty(); }
+  bool is_classification() const { return !labels.empty(); }
   bool has_float_samples() const { return !sample_shape.empty(); }
-  std::size_t size() const {
-    return is_regression() ? targets.size() / target_size : labels.size();
-  }
+  // Samples, counted from the samples themselves (so that an unlabeled set has a size too).
+  std::size_t size() const;
   // Elements of one sample: image_rows * image_cols, or the product of sample_shape.
   std::size_t features() const;
+  // Throws a tg::Error naming the data set, `where` and the field when the fields disagree:
+  // samples that are not a whole number of features() long, labels or targets whose count is
+  // not size(), a label outside [0, num_classes), labels and targets both filled.
+  void check(const std::string& where) const;
   // Samples [begin, begin + count), in order. Throws if the range is out of bounds.
   Dataset subset(std::size_t begin, std::size_t count) const;
   // The first min(n, size()) samples: a limit on the training set for quick runs.
@@ -79,23 +86,42 @@ Normalization pixel_statistics(const Dataset& data);
 struct Split {
   Dataset train, validation;
 };
-// The last `validation_count` images become the validation set, the rest stay for training.
+// The last `validation_count` samples become the validation set, the rest stay for training.
 Split split_tail(const Dataset& data, std::size_t validation_count);
-// A seeded random choice of `validation_count` images becomes the validation set; both parts
-// keep the original order of their images. The same seed gives the same split.
+// A seeded random choice of `validation_count` samples becomes the validation set; both parts
+// keep the original order of their samples. The same seed gives the same split.
 Split split_random(const Dataset& data, std::size_t validation_count, std::uint64_t seed);
+
+// A seeded three-way split of the indices 0..n-1: round(n * validation_fraction) for
+// validation, round(n * test_fraction) for test, the rest for training; each part in increasing
+// order, every index in exactly one part. The same (n, fractions, seed) give the same split.
+// Throws unless both fractions are finite, in [0, 1), and leave at least one training sample.
+struct SplitIndices {
+  std::vector<std::size_t> train, validation, test;
+};
+SplitIndices split_indices(std::size_t n, double validation_fraction, double test_fraction,
+                           std::uint64_t seed);
+
+// Per-feature standardisation learned from a training set of float samples: the mean and the
+// population standard deviation of every feature (in double); a constant feature gets stddev 1
+// so that it maps to 0. Throws on an empty set, byte images or a value that is not finite.
+Preprocessing fit_standardization(const Dataset& train);
+// Replaces the samples of `data` by preprocessing.apply of them, in place: the very floats a
+// model that keeps `preprocessing` computes from the raw rows later. Throws when the data set
+// does not hold float samples of preprocessing's size.
+void apply_preprocessing(const Preprocessing& preprocessing, Dataset& data);
 
 // ---- batches ----
 
 struct Batch {
-  Tensor images;                     // size() x features, scaled to float (any samples)
-  std::vector<std::int32_t> labels;  // size(), classification
-  Tensor targets;                    // size() x target_size, regression (labels then empty)
-  std::vector<std::size_t> indices;  // which images of the dataset, in batch order
+  // Byte images: size() x features(), scaled to float. Float samples: size() x sample_shape...,
+  // copied as they are (so a conv model takes N x C x H x W samples directly).
+  Tensor images;
+  std::vector<std::int32_t> labels;  // size(), classification (empty otherwise)
+  Tensor targets;                    // size() x target_size, regression (rank 0 otherwise)
+  std::vector<std::size_t> indices;  // which samples of the dataset, in batch order
   std::size_t global_size = 0;       // rows of the whole global batch (all shards together)
-  std::size_t size() const {
-    return labels.empty() && targets.dimension() ? targets.shape(0) : labels.size();
-  }
+  std::size_t size() const { return indices.size(); }
 };
 
 // Walks a dataset in batches, epoch by epoch. With shuffle, the order of epoch e is a
@@ -116,6 +142,8 @@ class BatchIterator {
   // A temporary dataset would be gone before the first batch.
   BatchIterator(Dataset&&, std::size_t, bool, std::uint64_t, bool = false) = delete;
 
+  const Dataset& dataset() const { return data_; }
+
   void set_shard(std::size_t rank, std::size_t world_size);
   // Starts epoch `epoch` from its first batch.
   void begin_epoch(std::uint64_t epoch);
@@ -124,7 +152,7 @@ class BatchIterator {
   bool next(Batch& batch);
 
   std::size_t batches_per_epoch() const;
-  // Images per epoch over all shards (what the global batches add up to).
+  // Samples per epoch over all shards (what the global batches add up to).
   std::size_t samples_per_epoch() const;
   std::uint64_t epoch() const { return epoch_; }
   // Rows of the batch the last next() gave this rank, and of its whole global batch (0 before

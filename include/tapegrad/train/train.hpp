@@ -1,5 +1,7 @@
 // The training loop for the common case (tg::fit) and the pieces it is made of, each usable
-// on its own in a hand-written loop: evaluate, EarlyStopping, ProgressBar.
+// on its own in a hand-written loop: evaluate, the metrics, EarlyStopping, ProgressBar.
+// Classification or regression is the data's: labels mean softmax cross-entropy from logits and
+// accuracy, targets mean mean squared error and MAE, RMSE and R².
 #pragma once
 
 #include "tapegrad/data/data.hpp"
@@ -7,6 +9,7 @@
 #include "tapegrad/ops/loss.hpp"
 #include "tapegrad/optim/optim.hpp"
 
+#include <cstdint>
 #include <cstdio>
 #include <functional>
 #include <optional>
@@ -15,19 +18,61 @@
 
 namespace tg {
 
-// Loss and accuracy of a model over a whole data set, in evaluation mode, without a tape
-// recording any way back. The confusion matrix is indexed [true][predicted].
+// ---- metrics ----
+
+// Fraction of rows of `scores` (N x classes) whose largest element is at the row's label.
+double accuracy(const Tensor& scores, const std::vector<std::int32_t>& labels);
+// Over every element of predictions and targets (the same shape, as torchmetrics' functions).
+double mean_absolute_error(const Tensor& predictions, const Tensor& targets);
+double root_mean_squared_error(const Tensor& predictions, const Tensor& targets);
+// Coefficient of determination of N x k predictions, 1 - SS_res / SS_tot per column, averaged
+// over the k columns (scikit-learn's r2_score, multioutput 'uniform_average'); a constant target
+// column scores 1 when predicted exactly and 0 otherwise.
+double r2_score(const Tensor& predictions, const Tensor& targets);
+
+// A whole data set's model outputs, beside what they should have been: what a user metric sees.
+struct Predictions {
+  Tensor outputs;                    // N x outputs
+  std::vector<std::int32_t> labels;  // N, classification
+  Tensor targets;                    // N x target_size, regression
+};
+// A metric of your own, e.g. {"max_error", [](const tg::Predictions& p) { ... }}.
+struct Metric {
+  std::string name;  // as the epoch line and Evaluation::metrics call it
+  std::function<double(const Predictions&)> compute;
+};
+struct MetricValue {
+  std::string name;
+  double value = 0.0;
+};
+// The value called `name` in `values`, if any.
+std::optional<double> find_metric(const std::vector<MetricValue>& values, const std::string& name);
+
+// ---- evaluate ----
+
+// Loss and metrics of a model over a whole data set, in evaluation mode, without a tape
+// recording any way back. Classification fills accuracy and the confusion matrix, indexed
+// [true][predicted]; regression fills mae, rmse and r2. `metrics` holds them by name
+// ("accuracy", or "mae", "rmse", "r2"), then every user metric in the order given.
 struct Evaluation {
   double loss = 0.0;
   double accuracy = 0.0;
   std::size_t samples = 0;
   std::vector<std::vector<std::size_t>> confusion;
+  bool regression = false;
+  double mae = 0.0, rmse = 0.0, r2 = 0.0;
+  std::vector<MetricValue> metrics;
 };
 // The loss a model is trained with: from the model's output for a batch. The default is
-// softmax cross-entropy from logits against the batch's labels.
+// softmax cross-entropy from logits against the batch's labels for classification, and the
+// mean squared error against its targets for regression.
 using LossFunction = std::function<Var(Var output, const Batch& batch)>;
+Var default_loss(Var output, const Batch& batch);
+// `classes`: 0 takes the data set's num_classes; another value must equal it. Throws before
+// the first batch on a data set without labels or targets, and on the first batch when the
+// model's output does not fit (N x classes, or N x target_size).
 Evaluation evaluate(Module& model, BatchIterator& data, const LossFunction& loss = {},
-                    std::size_t classes = 10);
+                    std::size_t classes = 0, const std::vector<Metric>& metrics = {});
 
 // Stops when the monitored metric (lower is better) has not improved by more than
 // min_delta for `patience` epochs, remembering the best epoch.
@@ -55,7 +100,8 @@ class EarlyStopping {
 class ProgressBar {
  public:
   ProgressBar(std::size_t total, std::string label, std::FILE* stream = stderr);
-  void update(std::size_t done, double loss);
+  // Shows the running accuracy too when given (classification).
+  void update(std::size_t done, double loss, std::optional<double> accuracy = std::nullopt);
   void finish();
   static bool is_terminal(std::FILE* stream);
 
@@ -72,9 +118,12 @@ struct EpochMetrics {
   int epoch = 0;  // 0-based
   // Over the rows this process trained on (its own shard under data parallelism).
   double train_loss = 0.0;
-  double train_accuracy = 0.0;
+  double train_accuracy = 0.0;  // classification only (0 for regression)
   std::optional<double> validation_loss;
-  std::optional<double> validation_accuracy;
+  std::optional<double> validation_accuracy;  // classification with a validation set
+  // Every metric by name (Evaluation::metrics): the training rows' (outputs while training, as
+  // the loss) and the validation set's.
+  std::vector<MetricValue> train_metrics, validation_metrics;
   double train_seconds = 0.0;       // training only; evaluation is not counted
   double samples_per_second = 0.0;  // whole global batches: all data-parallel ranks together
   double lr = 0.0;
@@ -83,7 +132,8 @@ struct EpochMetrics {
 struct FitOptions {
   int epochs = 1;                      // total epochs: training runs epochs [start_epoch, epochs)
   int start_epoch = 0;                 // > 0 when resuming
-  LossFunction loss;                   // default: softmax cross-entropy from logits
+  LossFunction loss;                   // default: tg::default_loss (by the data's task)
+  std::vector<Metric> metrics;         // user metrics, after the built-in ones of the task
   LrSchedule* schedule = nullptr;      // stepped once per epoch
   ReduceOnPlateau* plateau = nullptr;  // stepped once per epoch with the monitored metric
   float clip_grad_norm = 0.0f;         // 0 = off
@@ -115,7 +165,9 @@ struct FitResult {
 FitResult fit(Module& model, Optimizer& optimizer, BatchIterator& train,
               BatchIterator* validation = nullptr, const FitOptions& options = {});
 
-// One line: "epoch 3/5  train loss 0.1234 acc 0.9650  val loss ... acc ...  4.1 s  14634 samples/s"
+// One line: "epoch 3/5  train loss 0.1234 acc 0.9650  val loss ... acc ...  4.1 s  14634
+// samples/s", with every metric of train_metrics and validation_metrics ("accuracy" shown as
+// "acc").
 std::string format_epoch(const EpochMetrics& m, int epochs,
                          const std::string& validation_name = "val");
 
