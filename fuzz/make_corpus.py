@@ -94,6 +94,7 @@ def checkpoints():
     out = {
         "valid_every_kind": valid,
         "valid_empty": seal(body([])),
+        "nul_in_name": seal(body([integer(b"a\0b", 1)])),
         "valid_one_integer": seal(body([integer("step", 7)])),
         "valid_tensor_text": seal(body([tensor("w", [2, 2], [1, 2, 3, 4]), text("note", "hi")])),
         "valid_unsorted": seal(body([text("z", "last"), integer("a", 1), tensor("m", [1, 1], [2])])),
@@ -183,6 +184,8 @@ def idx_files():
         "labels_as_rank3": idx(0x801, [1, 1, 1], [0]),
         "not_idx_magic": b"\x12\x34\x08\x03" + images[4:],
         "valid_images_gz": gz(images),
+        "labels_gz_no_trailer": gz(labels)[:-8],
+        "labels_gz_bad_crc": (lambda g: g[:-8] + bytes([g[-8] ^ 1]) + g[-7:])(gz(labels)),
         "valid_labels_gz": gz(labels),
         "images_gz_truncated": gz(images)[:-10],
         "labels_gz_trailing": gz(labels + b"\x07"),

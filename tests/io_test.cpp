@@ -275,6 +275,15 @@ TEST(Checkpoint, DuplicateAndInvalidNamesAreRefusedOnLoadAndOnSave) {
   expect_error([&] { checkpoint_to_bytes(bad_utf8); }, {"not valid UTF-8"});
 }
 
+TEST(Checkpoint, AnEntryNameWithANulByteIsRefusedOnLoadAndOnSave) {
+  // The name "a\0b" starts at byte 29 (24 of header, kind, 4 of length); the NUL is at 30.
+  expect_error([&] { load(Craft().header(1).name(1, std::string("a\0b", 3)).u64(1).sealed()); },
+               {"ckpt: byte 30: entry 0 name 'a\\0...' holds a NUL byte"});
+  StateDict nul;
+  nul.tensors[std::string("w\0", 2)] = Tensor({1});
+  expect_error([&] { checkpoint_to_bytes(nul); }, {"entry name 'w\\0...' holds a NUL byte"});
+}
+
 TEST(Checkpoint, NotACheckpointIsRefusedByItsMagic) {
   const Bytes png = {0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0, 0, 0, 0, 0};
   expect_error([&] { load(png, "image.png"); }, {"image.png: byte 0: magic is not \"TAPEGRAD\""});

@@ -5,7 +5,9 @@
 
 #include <zlib.h>
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -88,63 +90,141 @@ class FileSource : public Source {
   std::string name_;
 };
 
+// A gzip file inflated by zlib directly (not gzread, which takes a file that ends without its
+// 8-byte CRC and length trailer for a complete one): every member must end with a trailer that
+// matches, and errors name the byte of the compressed file where inflating stopped. Several
+// members one after the other (as `cat a.gz b.gz` makes) are one stream, as for gzip(1).
 class GzSource : public Source {
  public:
-  GzSource(gzFile g, std::string name) : g_(g), name_(std::move(name)) {}
-  ~GzSource() override { gzclose(g_); }
+  GzSource(std::FILE* f, std::string name) : f_(f), name_(std::move(name)) {
+    std::memset(&zs_, 0, sizeof zs_);
+    if (inflateInit2(&zs_, 15 + 16) != Z_OK) {  // 16: a gzip wrapper, checked by zlib
+      std::fclose(f_);
+      throw Error(name_ + ": cannot start zlib's inflate (out of memory?)");
+    }
+  }
+  ~GzSource() override {
+    inflateEnd(&zs_);
+    std::fclose(f_);
+  }
   std::size_t read(void* dst, std::size_t n) override {
-    std::size_t total = 0;
     auto* out = static_cast<unsigned char*>(dst);
+    std::size_t total = 0;
     while (total < n) {
-      const unsigned ask = static_cast<unsigned>(std::min<std::size_t>(n - total, 1u << 30));
-      const int got = gzread(g_, out + total, ask);
-      int errnum = Z_OK;
-      const char* msg = gzerror(g_, &errnum);
-      if (errnum == Z_BUF_ERROR) {  // the compressed stream ends early: report it as a short read
-        truncated_ = true;
-        if (got > 0) total += static_cast<std::size_t>(got);
-        break;
+      if (zs_.avail_in == 0) {
+        const std::size_t got = std::fread(in_, 1, sizeof in_, f_);
+        if (got == 0 && std::ferror(f_))
+          fail(name_, file_bytes_, std::string("read error: ") + std::strerror(errno));
+        file_bytes_ += got;
+        zs_.next_in = in_;
+        zs_.avail_in = static_cast<uInt>(got);
+        if (got == 0) {
+          if (!in_member_) break;  // the end of the last member is the end of the data
+          cut_short(offset + total);
+        }
       }
-      if (got < 0 || (errnum != Z_OK && errnum != Z_STREAM_END))
-        fail(name_, offset + total,
-             std::string("gzip error at this decompressed offset: ") + (msg ? msg : "unknown"));
-      total += static_cast<std::size_t>(got);
-      if (static_cast<unsigned>(got) < ask) break;
+      if (!in_member_) start_member();
+      zs_.next_out = out + total;
+      zs_.avail_out = static_cast<uInt>(std::min<std::size_t>(n - total, 1u << 30));
+      const uInt room = zs_.avail_out;
+      const int ret = inflate(&zs_, Z_NO_FLUSH);
+      total += room - zs_.avail_out;
+      if (ret == Z_STREAM_END) {
+        in_member_ = false;  // CRC and length matched (zlib checks both)
+        continue;
+      }
+      if (ret == Z_OK || ret == Z_BUF_ERROR) continue;  // Z_BUF_ERROR: it needs more input
+      data_error(ret, offset + total);
     }
     offset += total;
     return total;
   }
   bool remaining(std::uint64_t&) const override { return false; }
-  const char* offset_note() const override {
-    return truncated_ ? " (decompressed; the gzip stream is truncated)" : " (decompressed)";
-  }
+  const char* offset_note() const override { return " (decompressed)"; }
 
  private:
-  gzFile g_;
-  bool truncated_ = false;
+  std::uint64_t compressed_offset() const { return file_bytes_ - zs_.avail_in; }
+  void start_member() {
+    if (members_ > 0 && inflateReset(&zs_) != Z_OK)
+      fail(name_, compressed_offset(), "cannot restart zlib's inflate");
+    std::memset(&header_, 0, sizeof header_);
+    inflateGetHeader(&zs_, &header_);  // header_.done tells whether the header was complete
+    member_start_ = compressed_offset();
+    in_member_ = true;
+    ++members_;
+  }
+  // zlib has read the 4 bytes of a trailer field when it finds it wrong: name their start.
+  [[noreturn]] void data_error(int ret, std::uint64_t decompressed) const {
+    const std::string msg = zs_.msg ? zs_.msg : "zlib code " + std::to_string(ret);
+    std::uint64_t at = compressed_offset();
+    std::string what = "gzip error at this byte of the compressed file";
+    if (msg == "incorrect data check" || msg == "incorrect length check") {
+      at -= 4;
+      what = msg == "incorrect data check"
+                 ? "the CRC-32 in the gzip trailer does not match the decompressed data"
+                 : "the length in the gzip trailer does not match the decompressed data";
+    }
+    fail(name_, at,
+         what + (members_ > 1 ? " (member " + std::to_string(members_) + ")" : "") + ", after " +
+             std::to_string(decompressed) + " decompressed bytes: " + msg);
+  }
+  [[noreturn]] void cut_short(std::uint64_t decompressed) const {
+    if (header_.done == 0)
+      fail(name_, member_start_,
+           "the gzip header starting here is cut short: the file ends at byte " +
+               std::to_string(file_bytes_));
+    fail(name_, file_bytes_,
+         "the gzip stream ends here, after " + std::to_string(decompressed) +
+             " decompressed bytes, before its end: the file is cut short or lacks the 8-byte CRC "
+             "and length trailer");
+  }
+
+  std::FILE* f_;
   std::string name_;
+  z_stream zs_;
+  gz_header header_{};
+  unsigned char in_[1u << 16];
+  std::uint64_t file_bytes_ = 0;  // compressed bytes read from the file so far
+  std::uint64_t member_start_ = 0;
+  bool in_member_ = false;
+  int members_ = 0;
 };
 
+const char* file_type_name(mode_t mode) {
+  if (S_ISDIR(mode)) return "a folder";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  return "not a plain file";
+}
+
 // Opens a file as a plain or a gzip source, by its first two bytes (0x1f 0x8b is gzip; IDX
-// starts with two zero bytes).
+// starts with two zero bytes). O_NONBLOCK: opening a FIFO would otherwise wait for a writer
+// forever; anything but a regular file is refused before a byte is read.
 std::unique_ptr<Source> open_source(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) throw Error(path + ": cannot open: " + std::strerror(errno));
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) throw Error(path + ": cannot open: " + std::strerror(errno));
   struct stat st;
-  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-    std::fclose(f);
-    throw Error(path + ": not a regular file");
+  if (fstat(fd, &st) != 0) {
+    const std::string why = std::strerror(errno);
+    ::close(fd);
+    throw Error(path + ": cannot stat: " + why);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw Error(path + ": not a regular file (" + std::string(file_type_name(st.st_mode)) +
+                "); an IDX file must be one");
+  }
+  std::FILE* f = ::fdopen(fd, "rb");
+  if (!f) {
+    ::close(fd);
+    throw Error(path + ": cannot open: " + std::strerror(errno));
   }
   unsigned char head[2] = {0, 0};
   const std::size_t got = std::fread(head, 1, 2, f);
-  if (got == 2 && head[0] == 0x1f && head[1] == 0x8b) {
-    std::fclose(f);
-    gzFile g = gzopen(path.c_str(), "rb");
-    if (!g) throw Error(path + ": cannot open as gzip: " + std::strerror(errno));
-    gzbuffer(g, 1u << 17);
-    return std::make_unique<GzSource>(g, path);
-  }
   std::rewind(f);
+  if (got == 2 && head[0] == 0x1f && head[1] == 0x8b) return std::make_unique<GzSource>(f, path);
   return std::make_unique<FileSource>(f, static_cast<std::uint64_t>(st.st_size), path);
 }
 

@@ -2,7 +2,9 @@
 
 #include <zlib.h>
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cerrno>
@@ -119,6 +121,10 @@ void check_name(const std::string& name, const std::string& where) {
     throw Error(where + ": entry name of " + std::to_string(name.size()) +
                 " bytes is longer than the limit of " + std::to_string(kCheckpointMaxName));
   if (!valid_utf8(name)) throw Error(where + ": entry name '" + name + "' is not valid UTF-8");
+  // A NUL byte would cut the name short in every C string it reaches (messages, file names).
+  if (name.find('\0') != std::string::npos)
+    throw Error(where + ": entry name '" + name.substr(0, name.find('\0')) +
+                "\\0...' holds a NUL byte");
 }
 
 // Checks a state before any byte is written, so a refused state leaves no partial file.
@@ -358,6 +364,9 @@ StateDict parse_entries(Reader& in, std::size_t body_end, std::uint32_t version)
     const std::uint8_t* np = in.take(name_len, entry + " name");
     std::string name(reinterpret_cast<const char*>(np), name_len);
     if (!valid_utf8(name)) in.fail(name_at, entry + " name is not valid UTF-8");
+    const std::size_t nul = name.find('\0');
+    if (nul != std::string::npos)
+      in.fail(name_at + nul, entry + " name '" + name.substr(0, nul) + "\\0...' holds a NUL byte");
     const std::string field = std::string(kind_name(kind)) + " '" + name + "' (" + entry + ")";
     if (!names.insert(name).second) in.fail(name_at, field + ": duplicate name");
     switch (kind) {
@@ -432,11 +441,41 @@ std::string errno_text() {
   return std::strerror(errno);
 }
 
+const char* file_type_name(mode_t mode) {
+  if (S_ISDIR(mode)) return "a folder";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  return "not a plain file";
+}
+
 std::string parent_dir(const std::string& path) {
   const auto slash = path.find_last_of('/');
   if (slash == std::string::npos) return ".";
   if (slash == 0) return "/";
   return path.substr(0, slash);
+}
+
+// Removes "<path>.tmp.<pid>" files left by saves that were killed: those whose process is
+// gone. A live process's temp file (another run saving to the same path) is left alone.
+// Best effort: a file that cannot be removed is no reason to fail the save.
+void remove_stale_temp_files(const std::string& path) {
+  const std::string dir = parent_dir(path);
+  const auto slash = path.find_last_of('/');
+  const std::string prefix = (slash == std::string::npos ? path : path.substr(slash + 1)) + ".tmp.";
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return;
+  while (const dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) continue;
+    const std::string digits = name.substr(prefix.size());
+    if (digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+    const auto pid = static_cast<pid_t>(std::stol(digits));
+    if (pid <= 0 || pid == ::getpid()) continue;
+    if (::kill(pid, 0) != 0 && errno == ESRCH) ::unlink((dir + "/" + name).c_str());
+  }
+  ::closedir(d);
 }
 
 }  // namespace
@@ -487,7 +526,9 @@ StateDict checkpoint_from_bytes(const std::uint8_t* data, std::size_t size,
 }
 
 StateDict load_checkpoint(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever; it is
+  // refused below as not a regular file (on which O_NONBLOCK changes nothing).
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) throw Error(path + ": cannot open checkpoint: " + errno_text());
   struct Closer {
     int fd;
@@ -495,7 +536,9 @@ StateDict load_checkpoint(const std::string& path) {
   } closer{fd};
   struct stat st;
   if (fstat(fd, &st) != 0) throw Error(path + ": cannot stat: " + errno_text());
-  if (!S_ISREG(st.st_mode)) throw Error(path + ": not a regular file");
+  if (!S_ISREG(st.st_mode))
+    throw Error(path + ": not a regular file (" + file_type_name(st.st_mode) +
+                "); a checkpoint must be one");
   // The buffer is the file's actual size; every size inside is checked against it.
   std::vector<std::uint8_t> bytes(static_cast<std::size_t>(st.st_size));
   std::size_t got = 0;
@@ -518,6 +561,7 @@ StateDict load_checkpoint(const std::string& path) {
 
 void save_checkpoint(const std::string& path, const StateDict& state) {
   check_savable(state, path);
+  remove_stale_temp_files(path);
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw Error(path + ": cannot create the temp file " + tmp + ": " + errno_text());

@@ -16,8 +16,13 @@ namespace tg {
 // non-zero (the item count may be 0) and their product at most `max_bytes` (checked before
 // anything is allocated), and the data must fill the rest of the file exactly: no short read,
 // no trailing bytes. Plain and gzip-compressed files are accepted (told apart by their first
-// bytes, not by their name); for a gzip file the offsets are those of the decompressed stream.
-// Every defect is a tg::Error "<file>: byte <offset>: <field> ...".
+// bytes, not by their name). A gzip file must be whole: every member ends with its 8-byte
+// trailer, whose CRC-32 and length must match, and nothing but another member may follow.
+// Defects of the IDX contents of a gzip file are at offsets of the decompressed stream (marked
+// "(decompressed)"); defects of the gzip data itself at the byte of the compressed file where
+// zlib stopped (a wrong trailer field at that field's first byte). Only regular files are read:
+// a FIFO, a device or a folder is refused without waiting on it. Every defect is a tg::Error
+// "<file>: byte <offset>: <field> ...".
 
 constexpr std::uint64_t kIdxMaxBytes = std::uint64_t{1} << 31;
 

@@ -33,12 +33,15 @@ namespace tg {
 //
 // Loading checks every field against its cap and what is left of the file before allocating
 // anything for it (an element count that overflows is refused), refuses unknown versions,
-// flags, kinds and dtypes, ranks above the cap, duplicate names and a wrong CRC; every defect
-// is a one-line tg::Error "<file>: byte <offset>: <field> ...".
+// flags, kinds and dtypes, ranks above the cap, duplicate names, names holding a NUL byte and a
+// wrong CRC; every defect is a one-line tg::Error "<file>: byte <offset>: <field> ...". Only a
+// regular file is read: a FIFO, a device or a folder is refused without waiting on it.
 //
 // Saving is atomic: the bytes go to "<path>.tmp.<pid>" in the same folder, which is fsynced,
 // closed and renamed over `path`, and then the folder is fsynced. A failed or interrupted save
-// leaves the previous checkpoint at `path` untouched; a failed save removes its temp file.
+// leaves the previous checkpoint at `path` untouched; a failed save removes its temp file, and
+// each save first removes the "<path>.tmp.<pid>" files of processes that no longer exist (saves
+// that were killed).
 // A state that would not load again (a tensor of rank above 8, a bad name...) is refused
 // before anything is written.
 

@@ -1,4 +1,6 @@
-// tapegrad-mnist: trains an MLP on real MNIST or Fashion-MNIST and reports how it went.
+// tapegrad-mnist: trains a model on real MNIST or Fashion-MNIST and reports how it went. A
+// validation split held out of the training images steers early stopping and the plateau
+// schedule; the test set is used once, at the end.
 #include "models.hpp"
 #include "output_paths.hpp"
 #include "report.hpp"
@@ -15,8 +17,11 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <limits>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <sstream>
 
 namespace {
@@ -41,17 +46,30 @@ struct Config {
   std::size_t threads = 0;
   std::uint64_t seed = 0;
   std::size_t train_limit = 0;
+  std::size_t validation = 5000;  // held out of the training images (seeded); 0 = none
+  int early_stopping = 0;         // patience in epochs; 0 = off
   std::string save, resume, eval, out, graph;
   bool quiet = false;
   bool detect_anomaly = false;
+  std::set<std::string> given;  // the options on the command line, e.g. "--hidden"
 };
+
+// A model above this many parameters is a typo, not a run (with Adam's two moments and the
+// gradients it needs 16 bytes a parameter): refused before anything is allocated.
+constexpr std::uint64_t kMaxParameters = 50'000'000;
+constexpr std::size_t kMaxHiddenLayers = 100;
+// The history the demo writes is 3 levels deep; nlohmann's dump recurses once per level, so a
+// deeply nested one would overflow the stack on the next save.
+constexpr int kMaxJsonDepth = 16;
+constexpr int kMaxEpochs = 100000;  // as --epochs
+constexpr std::int64_t kMaxBatch = 1 << 20;
 
 const std::vector<std::string> kMnistClasses = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
 const std::vector<std::string> kFashionClasses = {
     "T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot"};
 
 // The architecture lives in the checkpoint as text, so --eval and --resume rebuild it.
-void save_architecture(const Config& c, tg::StateDict& s) {
+void save_architecture(const Config& c, const tg::Dataset& train, tg::StateDict& s) {
   s.texts["config.dataset"] = c.dataset;
   s.texts["config.model"] = c.model;
   s.texts["config.hidden"] = c.hidden;
@@ -64,22 +82,259 @@ void save_architecture(const Config& c, tg::StateDict& s) {
   s.reals["config.lr"] = c.lr;
   s.integers["config.batch"] = static_cast<std::int64_t>(c.batch);
   s.integers["config.seed"] = static_cast<std::int64_t>(c.seed);
+  s.integers["config.validation"] = static_cast<std::int64_t>(c.validation);
+  s.integers["config.early_stopping"] = c.early_stopping;
+  s.integers["config.image_rows"] = static_cast<std::int64_t>(train.image_rows);
+  s.integers["config.image_cols"] = static_cast<std::int64_t>(train.image_cols);
 }
 
+// A checkpoint is untrusted input: every entry the program reads is range-checked here, before
+// anything is built from it (a wrapped epoch count would train for 2^31 epochs).
+std::int64_t checked_integer(const tg::StateDict& s, const std::string& name, std::int64_t lo,
+                             std::int64_t hi, const std::string& file) {
+  const std::int64_t v = s.integer(name, file);
+  if (v < lo || v > hi)
+    throw tg::Error(file + ": integer '" + name + "' is " + std::to_string(v) + ", expected " +
+                    std::to_string(lo) + " to " + std::to_string(hi));
+  return v;
+}
+
+// Optional entries (absent from older checkpoints) take `absent`.
+std::int64_t checked_integer_or(const tg::StateDict& s, const std::string& name, std::int64_t lo,
+                                std::int64_t hi, std::int64_t absent, const std::string& file) {
+  return s.integers.count(name) ? checked_integer(s, name, lo, hi, file) : absent;
+}
+
+double checked_real(const tg::StateDict& s, const std::string& name, double lo, double hi,
+                    const std::string& file) {
+  const double v = s.real(name, file);
+  if (!std::isfinite(v) || v < lo || v > hi) {
+    char range[96];
+    std::snprintf(range, sizeof range, "%.17g, expected a number from %g to %g", v, lo, hi);
+    throw tg::Error(file + ": real '" + name + "' is " + range);
+  }
+  return v;
+}
+
+const std::string& checked_text(const tg::StateDict& s, const std::string& name,
+                                const std::vector<std::string>& allowed, const std::string& file) {
+  const std::string& v = s.text(name, file);
+  if (std::find(allowed.begin(), allowed.end(), v) == allowed.end()) {
+    std::string list;
+    for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+    throw tg::Error(file + ": text '" + name + "' is '" + v.substr(0, 40) + "', expected one of " +
+                    list);
+  }
+  return v;
+}
+
+const std::vector<std::string> kDatasets = {"mnist", "fashion"};
+const std::vector<std::string> kOptimizers = {"sgd",     "momentum", "nesterov",
+                                              "rmsprop", "adam",     "adamw"};
+const std::vector<std::string> kActivations = {"relu", "leaky_relu", "elu", "tanh", "sigmoid"};
+const std::vector<std::string> kInits = {"he", "xavier", "lecun"};
+const std::vector<std::string> kSchedules = {"none", "step", "cosine", "plateau"};
+
 void load_architecture(const tg::StateDict& s, Config& c, const std::string& file) {
-  c.dataset = s.text("config.dataset", file);
+  c.dataset = checked_text(s, "config.dataset", kDatasets, file);
   // Checkpoints from before --model hold an MLP.
-  c.model = s.texts.count("config.model") ? s.text("config.model", file) : "mlp";
+  c.model =
+      s.texts.count("config.model") ? checked_text(s, "config.model", model_names(), file) : "mlp";
   c.hidden = s.text("config.hidden", file);
-  c.activation = s.text("config.activation", file);
-  c.init = s.text("config.init", file);
-  c.optimizer = s.text("config.optimizer", file);
-  c.schedule = s.text("config.schedule", file);
-  c.batchnorm = s.integer("config.batchnorm", file) != 0;
-  c.dropout = static_cast<float>(s.real("config.dropout", file));
-  c.lr = s.real("config.lr", file);
-  c.batch = static_cast<std::size_t>(s.integer("config.batch", file));
+  try {
+    if (parse_hidden(c.hidden).size() > kMaxHiddenLayers)
+      throw tg::Error("more than " + std::to_string(kMaxHiddenLayers) + " layers");
+  } catch (const tg::Error& e) {
+    throw tg::Error(file + ": text 'config.hidden' is not a list of layer widths: " + e.what());
+  }
+  c.activation = checked_text(s, "config.activation", kActivations, file);
+  c.init = checked_text(s, "config.init", kInits, file);
+  c.optimizer = checked_text(s, "config.optimizer", kOptimizers, file);
+  c.schedule = checked_text(s, "config.schedule", kSchedules, file);
+  c.batchnorm = checked_integer(s, "config.batchnorm", 0, 1, file) != 0;
+  c.dropout = static_cast<float>(checked_real(s, "config.dropout", 0.0, 0.95, file));
+  c.lr = checked_real(s, "config.lr", std::numeric_limits<double>::min(),
+                      std::numeric_limits<double>::max(), file);
+  c.batch = static_cast<std::size_t>(checked_integer(s, "config.batch", 1, kMaxBatch, file));
+  // Every 64-bit pattern is a seed: --seed takes 0 .. 2^64-1, stored as its two's complement.
   c.seed = static_cast<std::uint64_t>(s.integer("config.seed", file));
+  // Older checkpoints validated on the test set: no images were held out of training.
+  c.validation = static_cast<std::size_t>(checked_integer_or(
+      s, "config.validation", 0, std::numeric_limits<std::uint32_t>::max(), 0, file));
+  c.early_stopping =
+      static_cast<int>(checked_integer_or(s, "config.early_stopping", 0, kMaxEpochs, 0, file));
+}
+
+// The settings --eval and --resume take from the checkpoint, as text, by option.
+std::map<std::string, std::string> architecture_settings(const Config& c) {
+  std::string hidden;
+  for (std::size_t h : parse_hidden(c.hidden))
+    hidden += (hidden.empty() ? "" : ",") + std::to_string(h);
+  char dropout[32], lr[32];
+  std::snprintf(dropout, sizeof dropout, "%.9g", static_cast<double>(c.dropout));
+  std::snprintf(lr, sizeof lr, "%.17g", c.lr);
+  return {{"--dataset", c.dataset},
+          {"--model", c.model},
+          {"--hidden", hidden},
+          {"--activation", c.activation},
+          {"--init", c.init},
+          {"--batchnorm", c.batchnorm ? "on" : "off"},
+          {"--dropout", dropout},
+          {"--optimizer", c.optimizer},
+          {"--schedule", c.schedule},
+          {"--lr", lr},
+          {"--batch", std::to_string(c.batch)},
+          {"--seed", std::to_string(c.seed)},
+          {"--validation", std::to_string(c.validation)},
+          {"--early-stopping", std::to_string(c.early_stopping)}};
+}
+
+// An architecture option given with --resume or --eval must agree with the checkpoint, which
+// decides: silently ignoring it would train or evaluate something else than was asked for.
+void check_no_conflicts(const Config& flags, const Config& loaded, const std::string& file) {
+  const auto wanted = architecture_settings(flags);
+  const auto stored = architecture_settings(loaded);
+  for (const auto& [option, value] : wanted)
+    if (flags.given.count(option) && stored.at(option) != value)
+      throw tg::Error(option + " " + value + " conflicts with " + file + ", trained with " +
+                      option + " " + stored.at(option) +
+                      " (the checkpoint sets the architecture: leave the option out)");
+}
+
+// The tensors of the MLP that models.cpp builds, by name and shape, from the settings alone:
+// Dense weights are in x out, biases and batch-norm vectors 1 x width; batch norm follows its
+// Dense (which then has no bias), then come the activation and dropout.
+std::map<std::string, tg::Shape> mlp_state_shapes(const Config& c, std::size_t inputs,
+                                                  std::size_t classes) {
+  std::map<std::string, tg::Shape> shapes;
+  std::size_t layer = 0, width = inputs;
+  for (std::size_t h : parse_hidden(c.hidden)) {
+    const std::string dense = std::to_string(layer);
+    shapes[dense + ".weight"] = {width, h};
+    if (c.batchnorm) {
+      const std::string bn = std::to_string(layer + 1);
+      for (const char* n : {".weight", ".bias", ".running_mean", ".running_var"})
+        shapes[bn + n] = {1, h};
+    } else {
+      shapes[dense + ".bias"] = {1, h};
+    }
+    layer += 1 + (c.batchnorm ? 1 : 0) + 1 + (c.dropout > 0 ? 1 : 0);
+    width = h;
+  }
+  shapes[std::to_string(layer) + ".weight"] = {width, classes};
+  shapes[std::to_string(layer) + ".bias"] = {1, classes};
+  return shapes;
+}
+
+// The model's parameter count from the settings and the image size, without building it
+// (all terms stay far below 2^64: widths are at most 10^6, images at most 2^31 pixels).
+std::uint64_t parameter_count_of(const Config& c, std::size_t rows, std::size_t cols,
+                                 std::size_t classes) {
+  const std::uint64_t k = classes, side = rows;
+  if (c.model == "mlp") {
+    std::uint64_t n = 0;
+    for (const auto& [name, shape] : mlp_state_shapes(c, rows * cols, classes))
+      n += std::uint64_t{shape[0]} * shape[1];
+    return n;
+  }
+  if (c.model == "lenet") {
+    const std::uint64_t q = (side / 2 - 4) / 2;
+    return 156 + 2416 + (16 * q * q + 1) * 120 + 121 * 84 + 85 * k;
+  }
+  if (c.model == "cnn") {
+    const std::uint64_t q = (side - 4) / 2;
+    return 320 + 18496 + (64 * q * q + 1) * 128 + 129 * k;
+  }
+  return 4 * 128 * (side + 128 + 2) + 129 * k;  // lstm
+}
+
+// Refuses, before anything is allocated, images the chosen model cannot take and models too
+// big to be meant.
+void check_model_size(const Config& c, const tg::Dataset& train, const std::string& where) {
+  const std::size_t rows = train.image_rows, cols = train.image_cols;
+  if (c.model != "mlp") {
+    const std::size_t min_side = c.model == "lenet" ? 12 : c.model == "cnn" ? 6 : 1;
+    if (rows != cols || rows < min_side)
+      throw tg::Error(where + "--model " + c.model + " needs square images of at least " +
+                      std::to_string(min_side) + "x" + std::to_string(min_side) + " pixels; " +
+                      train.name + " holds " + std::to_string(rows) + "x" + std::to_string(cols));
+  }
+  if (c.model == "mlp" && parse_hidden(c.hidden).size() > kMaxHiddenLayers)
+    throw tg::Error(where + "--hidden: more than " + std::to_string(kMaxHiddenLayers) + " layers");
+  const std::uint64_t n = parameter_count_of(c, rows, cols, train.num_classes);
+  if (n > kMaxParameters)
+    throw tg::Error(where + "the model would have " + std::to_string(n) +
+                    " parameters, above the limit of " + std::to_string(kMaxParameters) + " (" +
+                    (c.model == "mlp" ? "--hidden " + c.hidden + ", " : "") + std::to_string(rows) +
+                    "x" + std::to_string(cols) + " images)");
+}
+
+// A checkpoint's MLP tensors must be exactly the ones its settings give, checked before the
+// model is built (a config.hidden of "1000000" would otherwise allocate gigabytes first).
+void check_mlp_tensors(const Config& c, const tg::Dataset& train, const tg::StateDict& model,
+                       const std::string& file) {
+  const auto expected = mlp_state_shapes(c, train.features(), train.num_classes);
+  for (const auto& [name, shape] : expected) {
+    const auto it = model.tensors.find(name);
+    if (it == model.tensors.end())
+      throw tg::Error(file + ": tensor 'model." + name + "' is missing; config.hidden '" +
+                      c.hidden + "' needs it as " + tg::shape_str(shape));
+    if (tg::shape_of(it->second) != shape)
+      throw tg::Error(file + ": tensor 'model." + name + "' is " + tg::shape_str(it->second) +
+                      ", but config.hidden '" + c.hidden + "' on " +
+                      std::to_string(train.features()) + " inputs needs " + tg::shape_str(shape));
+  }
+  for (const auto& [name, t] : model.tensors)
+    if (!expected.count(name))
+      throw tg::Error(file + ": tensor 'model." + name + "' is not part of the MLP that config." +
+                      "hidden '" + c.hidden + "' describes");
+}
+
+// Rejects JSON nested deeper than kMaxJsonDepth, naming the byte, before it is parsed.
+void check_json_depth(const std::string& text, const std::string& where) {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char ch = text[i];
+    if (in_string) {
+      if (escaped)
+        escaped = false;
+      else if (ch == '\\')
+        escaped = true;
+      else if (ch == '"')
+        in_string = false;
+    } else if (ch == '"') {
+      in_string = true;
+    } else if (ch == '[' || ch == '{') {
+      if (++depth > kMaxJsonDepth)
+        throw tg::Error(where + ": byte " + std::to_string(i) + ": JSON nested more than " +
+                        std::to_string(kMaxJsonDepth) + " levels deep");
+    } else if (ch == ']' || ch == '}') {
+      --depth;
+    }
+  }
+}
+
+// progress.history: one object per epoch done, each with its train_loss.
+json parse_history(const tg::StateDict& s, std::size_t epochs_done, const std::string& file) {
+  const std::string where = file + ": text 'progress.history'";
+  const std::string& text = s.text("progress.history", file);
+  check_json_depth(text, where);
+  json history;
+  try {
+    history = json::parse(text);
+  } catch (const json::exception& e) {
+    throw tg::Error(where + " is not JSON: " + e.what());
+  }
+  if (!history.is_array() || history.size() != epochs_done)
+    throw tg::Error(where + " is not a list of " + std::to_string(epochs_done) +
+                    " epochs (progress.epochs_done)");
+  for (std::size_t i = 0; i < history.size(); ++i)
+    if (!history[i].is_object() || !history[i].contains("train_loss") ||
+        !history[i]["train_loss"].is_number())
+      throw tg::Error(where + ": epoch " + std::to_string(i + 1) +
+                      " is not an object with a train_loss");
+  return history;
 }
 
 ModelSpec model_spec(const Config& c) {
@@ -191,10 +446,38 @@ json epoch_json(const tg::EpochMetrics& m, const std::vector<double>& grad_norms
             {"grad_norms", grad_norms},
             {"grad_rms", grad_rms}};
   if (m.validation_loss) {
-    e["test_loss"] = *m.validation_loss;
-    e["test_accuracy"] = *m.validation_accuracy;
+    e["val_loss"] = *m.validation_loss;
+    e["val_accuracy"] = m.validation_accuracy.value_or(0.0);
   }
   return e;
+}
+
+// What early stopping and the plateau schedule watch: the validation loss, or the training
+// loss without a validation split (as tg::fit's default).
+double monitored(const json& epoch) {
+  return epoch.contains("val_loss") ? epoch["val_loss"].get<double>()
+                                    : epoch["train_loss"].get<double>();
+}
+
+// The data every run checks before it trains: neither set empty, the same image size in both,
+// and the size the checkpoint's model was trained on.
+void check_data(const tg::Dataset& train, const tg::Dataset& test, const tg::StateDict& checkpoint,
+                const std::string& loaded_from) {
+  if (train.size() == 0) throw tg::Error(train.name + ": the training set is empty");
+  if (test.size() == 0) throw tg::Error(test.name + ": the test set is empty");
+  auto size = [](const tg::Dataset& d) {
+    return std::to_string(d.image_rows) + "x" + std::to_string(d.image_cols);
+  };
+  if (test.image_rows != train.image_rows || test.image_cols != train.image_cols)
+    throw tg::Error(test.name + ": test images are " + size(test) + " pixels, but the training " +
+                    "images of " + train.name + " are " + size(train));
+  if (loaded_from.empty() || !checkpoint.integers.count("config.image_rows")) return;
+  const auto rows = checked_integer(checkpoint, "config.image_rows", 1, 1 << 16, loaded_from);
+  const auto cols = checked_integer(checkpoint, "config.image_cols", 1, 1 << 16, loaded_from);
+  if (static_cast<std::size_t>(rows) != train.image_rows ||
+      static_cast<std::size_t>(cols) != train.image_cols)
+    throw tg::Error(loaded_from + ": the model was trained on " + std::to_string(rows) + "x" +
+                    std::to_string(cols) + " images, but " + train.name + " holds " + size(train));
 }
 
 int run(Config c) {
@@ -212,7 +495,9 @@ int run(Config c) {
   const std::string loaded_from = !c.eval.empty() ? c.eval : c.resume;
   if (!loaded_from.empty()) {
     checkpoint = tg::load_checkpoint(loaded_from);
+    const Config flags = c;
     load_architecture(checkpoint, c, loaded_from);
+    check_no_conflicts(flags, c, loaded_from);
   }
   const bool fashion = c.dataset == "fashion";
   if (!fashion && c.dataset != "mnist")
@@ -222,27 +507,48 @@ int run(Config c) {
 
   tg::Dataset train = tg::load_mnist(c.data, "train");
   const tg::Dataset test = tg::load_mnist(c.data, "test");
+  check_data(train, test, checkpoint, loaded_from);
+  check_model_size(c, train, loaded_from.empty() ? "" : loaded_from + ": ");
+  const tg::StateDict model_entries = checkpoint.with_prefix_removed("model.");
+  if (!loaded_from.empty() && c.model == "mlp")
+    check_mlp_tensors(c, train, model_entries, loaded_from);
+  // The validation images are held out first, by the seed alone, so that --train-limit and
+  // --resume see the same training images; --train-limit then keeps the first N of the rest.
+  tg::Dataset validation;
+  if (c.eval.empty() && c.validation > 0) {
+    if (c.validation >= train.size())
+      throw tg::Error("--validation " + std::to_string(c.validation) + " leaves no training " +
+                      "images of the " + std::to_string(train.size()) + " in " + train.name);
+    tg::Split split = tg::split_random(train, c.validation, c.seed);
+    train = std::move(split.train);
+    validation = std::move(split.validation);
+  }
   if (c.train_limit > 0) train = train.take(c.train_limit);
+
+  int start_epoch = 0;
+  json history = json::array();
+  if (!loaded_from.empty() && c.eval.empty()) {
+    start_epoch = static_cast<int>(
+        checked_integer(checkpoint, "progress.epochs_done", 1, kMaxEpochs, loaded_from));
+    history = parse_history(checkpoint, static_cast<std::size_t>(start_epoch), loaded_from);
+  }
 
   auto model = build_model(model_spec(c), train.features(), train.num_classes);
   auto optimizer = make_optimizer(c, model->parameters());
   Schedules sched = make_schedule(c, *optimizer);
-  int start_epoch = 0;
-  json history = json::array();
   if (!loaded_from.empty()) {
-    tg::load_model_state(*model, checkpoint.with_prefix_removed("model."), loaded_from);
+    tg::load_model_state(*model, model_entries, loaded_from);
     if (c.eval.empty()) {
       optimizer->load_state(checkpoint.with_prefix_removed("optimizer."));
       if (sched.schedule) sched.schedule->load_state(checkpoint.with_prefix_removed("schedule."));
       if (sched.plateau) sched.plateau->load_state(checkpoint.with_prefix_removed("schedule."));
-      start_epoch = static_cast<int>(checkpoint.integer("progress.epochs_done", loaded_from));
-      history = json::parse(checkpoint.text("progress.history", loaded_from));
     }
   }
   tg::dist::broadcast_parameters(model->parameters());  // all ranks start from rank 0's weights
   if (!c.quiet) {
-    std::fprintf(stderr, "tapegrad-mnist: %s, %zu training and %zu test images from %s\n",
-                 c.dataset.c_str(), train.size(), test.size(), c.data.c_str());
+    std::fprintf(stderr,
+                 "tapegrad-mnist: %s, %zu training, %zu validation and %zu test images from %s\n",
+                 c.dataset.c_str(), train.size(), validation.size(), test.size(), c.data.c_str());
     std::fprintf(stderr, "%s", tg::summary(*model, train.features()).c_str());
   }
 
@@ -252,6 +558,20 @@ int run(Config c) {
     if (root) std::printf("test_loss=%.4f\ntest_accuracy=%.4f\n", r.eval.loss, r.eval.accuracy);
     return 0;
   }
+
+  // Early stopping is kept here rather than in tg::fit so that it survives --resume: its
+  // state is replayed from the history, and the best weights travel in the checkpoint.
+  std::optional<tg::EarlyStopping> stopper;
+  tg::StateDict best_weights;
+  if (c.early_stopping > 0) {
+    stopper.emplace(c.early_stopping);
+    for (std::size_t e = 0; e < history.size(); ++e)
+      stopper->update(static_cast<int>(e), monitored(history[e]));
+    best_weights = checkpoint.with_prefix_removed("early_stopping.best.");
+    if (!history.empty() && best_weights.tensors.empty())
+      throw tg::Error(loaded_from + ": no early_stopping.best.* tensors for --early-stopping");
+  }
+  int stopped_after = -1;
 
   // Gradient norm of every Dense weight, averaged over the epoch's steps (for --out).
   std::vector<std::pair<std::string, tg::Parameter*>> weights;
@@ -264,7 +584,8 @@ int run(Config c) {
 
   tg::BatchIterator train_batches(train, c.batch, true, c.seed);
   train_batches.set_shard(tg::dist::rank(), tg::dist::size());
-  tg::BatchIterator test_batches(test, 256, false, 0);
+  std::optional<tg::BatchIterator> validation_batches;
+  if (validation.size()) validation_batches.emplace(validation, 256, false, 0);
   tg::FitOptions options;
   options.epochs = c.epochs;
   options.start_epoch = start_epoch;
@@ -273,7 +594,7 @@ int run(Config c) {
   options.clip_grad_norm = c.clip;
   options.progress = !c.quiet;
   options.log_epochs = !c.quiet;
-  options.validation_name = "test";
+  options.validation_name = "val";
   if (!c.out.empty())
     options.on_batch = [&](std::size_t, double) {
       for (std::size_t i = 0; i < weights.size(); ++i) {
@@ -292,18 +613,25 @@ int run(Config c) {
     std::fill(grad_norm_sums.begin(), grad_norm_sums.end(), 0.0);
     grad_norm_steps = 0;
     history.push_back(epoch_json(m, norms, rms));
+    bool go_on = true;
+    if (stopper) {
+      go_on = !stopper->update(m.epoch, monitored(history.back()));
+      if (stopper->improved()) best_weights = tg::model_state(*model);
+      if (!go_on) stopped_after = m.epoch;
+    }
     if (!c.save.empty()) {
       tg::StateDict s;
-      save_architecture(c, s);
+      save_architecture(c, train, s);
       s.merge(tg::model_state(*model), "model.");
       s.merge(optimizer->state(), "optimizer.");
       if (sched.schedule) s.merge(sched.schedule->state(), "schedule.");
       if (sched.plateau) s.merge(sched.plateau->state(), "schedule.");
+      if (stopper) s.merge(best_weights, "early_stopping.best.");
       s.integers["progress.epochs_done"] = m.epoch + 1;
       s.texts["progress.history"] = history.dump();
       tg::save_checkpoint(c.save, s);
     }
-    return true;
+    return go_on;
   };
   const std::vector<tg::Parameter*> params = model->parameters();
   options.after_backward = [&](const tg::Tape& tape, std::size_t step) {
@@ -322,7 +650,21 @@ int run(Config c) {
   {
     std::optional<tg::DetectAnomaly> anomaly;
     if (c.detect_anomaly) anomaly.emplace();
-    tg::fit(*model, *optimizer, train_batches, &test_batches, options);
+    tg::fit(*model, *optimizer, train_batches, validation_batches ? &*validation_batches : nullptr,
+            options);
+  }
+  if (stopper && stopper->best_epoch() >= 0) {
+    const char* what = validation.size() ? "validation" : "training";
+    if (stopped_after >= 0 && !c.quiet)
+      std::fprintf(stderr,
+                   "early stopping: the %s loss did not improve for %d epoch%s; stopped after "
+                   "epoch %d of %d\n",
+                   what, c.early_stopping, c.early_stopping == 1 ? "" : "s", stopped_after + 1,
+                   c.epochs);
+    tg::load_model_state(*model, best_weights, "early stopping: the best epoch's weights");
+    if (!c.quiet)
+      std::fprintf(stderr, "early stopping: restored the weights of epoch %d (%s loss %.4f)\n",
+                   stopper->best_epoch() + 1, what, stopper->best());
   }
 
   const tg::dist::CommunicationStats comm = tg::dist::communication_stats();
@@ -364,7 +706,10 @@ int run(Config c) {
           {"threads", tg::num_threads()},
           {"seed", c.seed},
           {"train_limit", c.train_limit},
-          {"train_samples", train.size()}}},
+          {"validation", c.validation},
+          {"early_stopping", c.early_stopping},
+          {"train_samples", train.size()},
+          {"validation_samples", validation.size()}}},
         {"epochs", history},
         {"grad_norm_layers", weight_names},
         {"test_loss", r.eval.loss},
@@ -381,16 +726,16 @@ int run(Config c) {
           {"mpi_allreduce_ms_per_step", comm.calls ? 1e3 * comm.mpi_seconds / comm.calls : 0.0}}}};
     write_file(c.out + "/metrics.json", metrics.dump(2) + "\n");
     std::ostringstream csv;
-    csv << "epoch,train_loss,train_accuracy,test_loss,test_accuracy,train_seconds,samples_per_"
+    csv << "epoch,train_loss,train_accuracy,val_loss,val_accuracy,train_seconds,samples_per_"
            "second,lr\n";
     for (const json& e : history)
       csv << e["epoch"] << "," << e["train_loss"] << "," << e["train_accuracy"] << ","
-          << e.value("test_loss", 0.0) << "," << e.value("test_accuracy", 0.0) << ","
+          << e.value("val_loss", 0.0) << "," << e.value("val_accuracy", 0.0) << ","
           << e["train_seconds"] << "," << e["samples_per_second"] << "," << e["lr"] << "\n";
     write_file(c.out + "/metrics.csv", csv.str());
 
-    tg::demo::Panel loss{"loss", {{"train", "#1f77b4", {}}, {"test", "#d62728", {}}}};
-    tg::demo::Panel acc{"accuracy", {{"train", "#1f77b4", {}}, {"test", "#d62728", {}}}};
+    tg::demo::Panel loss{"loss", {{"train", "#1f77b4", {}}, {"validation", "#d62728", {}}}};
+    tg::demo::Panel acc{"accuracy", {{"train", "#1f77b4", {}}, {"validation", "#d62728", {}}}};
     tg::demo::Panel norms{"RMS weight gradient per layer (log scale)", {}, true};
     const char* palette[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                              "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
@@ -398,9 +743,9 @@ int run(Config c) {
       norms.series.push_back({"layer " + weight_names[i], palette[i % 10], {}});
     for (const json& e : history) {
       loss.series[0].values.push_back(e["train_loss"]);
-      loss.series[1].values.push_back(e.value("test_loss", NAN));
+      loss.series[1].values.push_back(e.value("val_loss", NAN));
       acc.series[0].values.push_back(e["train_accuracy"]);
-      acc.series[1].values.push_back(e.value("test_accuracy", NAN));
+      acc.series[1].values.push_back(e.value("val_accuracy", NAN));
       for (std::size_t i = 0; i < weight_names.size() && i < e["grad_rms"].size(); ++i)
         norms.series[i].values.push_back(e["grad_rms"][i]);
     }
@@ -457,6 +802,7 @@ int main(int argc, char** argv) {
                    : "'" + text + "' is not a whole number >= 0";
       },
       "WHOLE");
+  app.option_defaults()->always_capture_default();  // --help shows each option's default
   app.add_option("--data", c.data,
                  "folder with the IDX files (default data/mnist, or the "
                  "Debian Fashion-MNIST folder for --dataset fashion)");
@@ -487,8 +833,17 @@ int main(int argc, char** argv) {
   app.add_option("--threads", c.threads, "threads for everything, BLAS included (0 = all cores)")
       ->check(whole);
   app.add_option("--seed", c.seed, "seed for initialisation, shuffling and dropout")->check(whole);
-  app.add_option("--train-limit", c.train_limit, "use only the first N training images")
+  app.add_option("--train-limit", c.train_limit,
+                 "use only the first N training images left after --validation (0 = all)")
       ->check(whole);
+  app.add_option("--validation", c.validation,
+                 "training images held out (seeded) as the validation set for early stopping "
+                 "and --schedule plateau (0 = none); the test set is used once, at the end")
+      ->check(whole);
+  app.add_option("--early-stopping", c.early_stopping,
+                 "stop when the validation loss has not improved for this many epochs and keep "
+                 "the best epoch's weights (0 = off)")
+      ->check(CLI::Range(0, 100000));
   app.add_option("--save", c.save, "write a checkpoint after every epoch (atomically)");
   app.add_option("--resume", c.resume, "continue from a checkpoint")->check(CLI::ExistingFile);
   app.add_option("--eval", c.eval, "load a checkpoint and report test accuracy")
@@ -502,6 +857,9 @@ int main(int argc, char** argv) {
                "stop at the first NaN or infinity, naming the op, its layer and shapes");
   tg::dist::Session mpi(argc, argv);  // MPI_Init under mpirun; nothing otherwise
   CLI11_PARSE(app, argc, argv);
+  for (const CLI::Option* option : app.get_options())
+    if (option->count() > 0 && !option->get_lnames().empty())
+      c.given.insert("--" + option->get_lnames().front());
   try {
     return run(c);
   } catch (const std::exception& e) {
