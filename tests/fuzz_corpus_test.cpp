@@ -93,3 +93,19 @@ TEST(FuzzCorpus, InputsThatOnceCrashedAFuzzerLoadOrFailWithATgError) {
   check_regressions("checkpoint_fuzz", load_checkpoint_file);
   check_regressions("idx_fuzz", load_idx_file);
 }
+
+// ---- the CSV reader (fuzz/csv_fuzz.cpp): seeds and regressions read by read_csv's defaults ----
+#include "tapegrad/data/csv.hpp"
+
+namespace {
+
+std::string load_csv_file(const fs::path& p) {
+  return outcome([&] { read_csv(p.string()); });
+}
+
+}  // namespace
+
+TEST(FuzzCorpus, ValidCsvSeedsLoadAndEveryDefectiveOneIsATgError) {
+  check_seeds("csv_fuzz", load_csv_file);
+  check_regressions("csv_fuzz", load_csv_file);
+}
