@@ -1,5 +1,7 @@
 #include "tapegrad/nn/conv.hpp"
 
+#include "nn/spec_text.hpp"
+
 #include <cmath>
 #include <string>
 
@@ -82,6 +84,20 @@ std::string Conv2d::describe() const {
   return s + ")";
 }
 
+ModuleSpec Conv2d::spec() const {
+  const Conv2dOptions& o = options_;
+  return {"Conv2d",
+          {{"in_channels", std::to_string(weight.value.shape(1) * o.groups)},
+           {"out_channels", std::to_string(weight.value.shape(0))},
+           {"kernel_size", detail::spec_size2({weight.value.shape(2), weight.value.shape(3)})},
+           {"stride", detail::spec_size2(o.stride)},
+           {"padding", detail::spec_size2(o.padding)},
+           {"dilation", detail::spec_size2(o.dilation)},
+           {"groups", std::to_string(o.groups)},
+           {"bias", detail::spec_bool(o.bias)}},
+          {}};
+}
+
 Shape Conv2d::output_shape(const Shape& in) const {
   const std::size_t c_in = weight.value.shape(1) * options_.groups;
   if (in.size() != 3 || in[0] != c_in)
@@ -128,6 +144,20 @@ std::string Conv1d::describe() const {
   return s + ")";
 }
 
+ModuleSpec Conv1d::spec() const {
+  const Conv1dOptions& o = options_;
+  return {"Conv1d",
+          {{"in_channels", std::to_string(weight.value.shape(1) * o.groups)},
+           {"out_channels", std::to_string(weight.value.shape(0))},
+           {"kernel_size", std::to_string(weight.value.shape(2))},
+           {"stride", std::to_string(o.stride)},
+           {"padding", std::to_string(o.padding)},
+           {"dilation", std::to_string(o.dilation)},
+           {"groups", std::to_string(o.groups)},
+           {"bias", detail::spec_bool(o.bias)}},
+          {}};
+}
+
 Shape Conv1d::output_shape(const Shape& in) const {
   const std::size_t c_in = weight.value.shape(1) * options_.groups;
   if (in.size() != 2 || in[0] != c_in)
@@ -157,6 +187,15 @@ Shape pool_shape(const char* layer, const Shape& in, Size2 kernel, Size2 stride,
           slide(layer, in, in[2], kernel.w, stride.w, padding.w, 1)};
 }
 
+// The stride is written as used: 0 (the default) means the kernel size.
+ModuleSpec pool_spec(const char* layer, Size2 kernel, Size2 stride, Size2 padding) {
+  return {layer,
+          {{"kernel_size", detail::spec_size2(kernel)},
+           {"stride", detail::spec_size2(stride == Size2(0) ? kernel : stride)},
+           {"padding", detail::spec_size2(padding)}},
+          {}};
+}
+
 void check_pool(const char* layer, Size2 kernel, Size2 padding) {
   if (kernel.h == 0 || kernel.w == 0)
     throw Error(std::string(layer) + ": the kernel " + size2_str(kernel) + " must be positive");
@@ -177,6 +216,9 @@ Var MaxPool2d::forward(Var x) {
 std::string MaxPool2d::describe() const {
   return pool_describe("MaxPool2d", kernel_, stride_, padding_);
 }
+ModuleSpec MaxPool2d::spec() const {
+  return pool_spec("MaxPool2d", kernel_, stride_, padding_);
+}
 Shape MaxPool2d::output_shape(const Shape& in) const {
   return pool_shape("MaxPool2d", in, kernel_, stride_, padding_);
 }
@@ -190,6 +232,9 @@ Var AvgPool2d::forward(Var x) {
 }
 std::string AvgPool2d::describe() const {
   return pool_describe("AvgPool2d", kernel_, stride_, padding_);
+}
+ModuleSpec AvgPool2d::spec() const {
+  return pool_spec("AvgPool2d", kernel_, stride_, padding_);
 }
 Shape AvgPool2d::output_shape(const Shape& in) const {
   return pool_shape("AvgPool2d", in, kernel_, stride_, padding_);
@@ -205,6 +250,9 @@ Var AdaptiveAvgPool2d::forward(Var x) {
 }
 std::string AdaptiveAvgPool2d::describe() const {
   return "AdaptiveAvgPool2d(" + size2_str(output_size_) + ")";
+}
+ModuleSpec AdaptiveAvgPool2d::spec() const {
+  return {"AdaptiveAvgPool2d", {{"output_size", detail::spec_size2(output_size_)}}, {}};
 }
 Shape AdaptiveAvgPool2d::output_shape(const Shape& in) const {
   if (in.size() != 3)

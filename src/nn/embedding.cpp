@@ -1,5 +1,7 @@
 #include "tapegrad/nn/embedding.hpp"
 
+#include "nn/spec_text.hpp"
+
 #include <cmath>
 #include <sstream>
 
@@ -104,6 +106,14 @@ std::string Embedding::describe() const {
   if (padding_idx_) s << ", padding_idx=" << *padding_idx_;
   s << ")";
   return s.str();
+}
+
+ModuleSpec Embedding::spec() const {
+  return {"Embedding",
+          {{"num_embeddings", std::to_string(num_embeddings())},
+           {"embedding_dim", std::to_string(embedding_dim())},
+           {"padding_idx", padding_idx_ ? std::to_string(*padding_idx_) : "none"}},
+          {}};
 }
 
 Shape Embedding::output_shape(const Shape& in) const {

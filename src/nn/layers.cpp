@@ -1,5 +1,6 @@
 #include "tapegrad/nn/layers.hpp"
 
+#include "nn/spec_text.hpp"
 #include "tapegrad/ops/linalg.hpp"
 #include "tapegrad/ops/shape.hpp"
 
@@ -29,6 +30,15 @@ std::string Dense::describe() const {
          init_name(options_.init) + ")";
 }
 
+ModuleSpec Dense::spec() const {
+  return {"Dense",
+          {{"in_features", std::to_string(rows(weight.value))},
+           {"out_features", std::to_string(cols(weight.value))},
+           {"bias", detail::spec_bool(options_.bias)},
+           {"init", init_name(options_.init)}},
+          {}};
+}
+
 std::size_t Dense::output_features(std::size_t in) const {
   if (in != rows(weight.value))
     throw Error("Dense: input has " + std::to_string(in) + " features but W is " +
@@ -38,10 +48,47 @@ std::size_t Dense::output_features(std::size_t in) const {
 
 // ---- activations ----
 
+namespace {
+// The alpha activate() uses when given 0.
+float default_alpha(Activation a) {
+  return a == Activation::leaky_relu ? 0.01f : a == Activation::elu ? 1.0f : 0.0f;
+}
+}  // namespace
+
+float ActivationLayer::alpha() const {
+  return alpha_ != 0.0f ? alpha_ : default_alpha(activation_);
+}
+
 std::string ActivationLayer::describe() const {
   std::string s = activation_name(activation_);
-  if (alpha_ != 0.0f) s += "(alpha=" + std::to_string(alpha_) + ")";
+  // Only the activations that read alpha show it, and only when it is not their default.
+  if (default_alpha(activation_) != 0.0f && alpha() != default_alpha(activation_))
+    s += "(alpha=" + detail::spec_real(alpha()) + ")";
   return s;
+}
+
+ModuleSpec ActivationLayer::spec() const {
+  switch (activation_) {
+    case Activation::identity:
+      return {"Identity", {}, {}};
+    case Activation::sigmoid:
+      return {"Sigmoid", {}, {}};
+    case Activation::tanh:
+      return {"Tanh", {}, {}};
+    case Activation::step:
+      return {"Step", {}, {}};
+    case Activation::relu:
+      return {"ReLU", {}, {}};
+    case Activation::leaky_relu:
+      return {"LeakyReLU", {{"negative_slope", detail::spec_real(alpha())}}, {}};
+    case Activation::elu:
+      return {"ELU", {{"alpha", detail::spec_real(alpha())}}, {}};
+    case Activation::softmax:
+      return {"Softmax", {}, {}};
+    case Activation::log_softmax:
+      return {"LogSoftmax", {}, {}};
+  }
+  return Module::spec();
 }
 
 // ---- BatchNorm1d ----
@@ -86,6 +133,14 @@ std::string BatchNorm1d::describe() const {
   return s.str();
 }
 
+ModuleSpec BatchNorm1d::spec() const {
+  return {"BatchNorm1d",
+          {{"num_features", std::to_string(cols(running_mean))},
+           {"momentum", detail::spec_real(momentum_)},
+           {"eps", detail::spec_real(eps_)}},
+          {}};
+}
+
 std::size_t BatchNorm1d::output_features(std::size_t in) const {
   if (in != cols(running_mean))
     throw Error("BatchNorm1d: input has " + std::to_string(in) + " features but the layer has " +
@@ -95,7 +150,7 @@ std::size_t BatchNorm1d::output_features(std::size_t in) const {
 
 // ---- Dropout ----
 
-Dropout::Dropout(float p, std::uint64_t seed) : p_(p), rng_(seed) {
+Dropout::Dropout(float p, std::uint64_t seed) : p_(p), seed_(seed), rng_(seed) {
   if (!(p >= 0.0f && p < 1.0f))
     throw Error("Dropout: p is " + std::to_string(p) + ", must be in [0, 1)");
   register_rng("rng", rng_);
@@ -112,6 +167,10 @@ std::string Dropout::describe() const {
   return s.str();
 }
 
+ModuleSpec Dropout::spec() const {
+  return {"Dropout", {{"p", detail::spec_real(p_)}, {"seed", std::to_string(seed_)}}, {}};
+}
+
 // ---- Flatten ----
 
 Flatten::Flatten(int start_dim, int end_dim) : start_dim_(start_dim), end_dim_(end_dim) {}
@@ -122,6 +181,12 @@ Var Flatten::forward(Var x) {
 
 std::string Flatten::describe() const {
   return "Flatten(" + std::to_string(start_dim_) + ", " + std::to_string(end_dim_) + ")";
+}
+
+ModuleSpec Flatten::spec() const {
+  return {"Flatten",
+          {{"start_dim", std::to_string(start_dim_)}, {"end_dim", std::to_string(end_dim_)}},
+          {}};
 }
 
 Shape Flatten::output_shape(const Shape& in) const {
@@ -169,6 +234,10 @@ Var Unflatten::forward(Var x) {
   shape_.insert(shape_.end(), sizes_.begin(), sizes_.end());
   for (std::size_t i = d + 1; i < v.dimension(); ++i) shape_.push_back(v.shape(i));
   return reshape(x, shape_);
+}
+
+ModuleSpec Unflatten::spec() const {
+  return {"Unflatten", {{"dim", std::to_string(dim_)}, {"sizes", detail::spec_list(sizes_)}}, {}};
 }
 
 std::string Unflatten::describe() const {

@@ -80,6 +80,10 @@ std::vector<std::int64_t> ModuleSpec::integers(const std::string& key) const {
   return out;
 }
 
+bool operator==(const ModuleSpec& a, const ModuleSpec& b) {
+  return a.type == b.type && a.options == b.options && a.children == b.children;
+}
+
 ModuleSpec Module::spec() const {
   throw Error(describe() + " cannot be saved as a model file (it has no spec())");
 }
@@ -193,6 +197,12 @@ Var Sequential::forward(Var x) {
 
 std::string Sequential::describe() const {
   return "Sequential(" + std::to_string(modules_.size()) + " layers)";
+}
+
+ModuleSpec Sequential::spec() const {
+  ModuleSpec s{"Sequential", {}, {}};
+  for (const auto& m : modules_) s.children.push_back(m->spec());
+  return s;
 }
 
 std::size_t Sequential::output_features(std::size_t in) const {

@@ -1,5 +1,7 @@
 #include "tapegrad/nn/normalization.hpp"
 
+#include "nn/spec_text.hpp"
+
 #include <algorithm>
 #include <sstream>
 
@@ -64,6 +66,14 @@ Shape BatchNorm2d::output_shape(const Shape& in) const {
   return in;
 }
 
+ModuleSpec BatchNorm2d::spec() const {
+  return {"BatchNorm2d",
+          {{"num_features", std::to_string(num_features())},
+           {"momentum", detail::spec_real(momentum_)},
+           {"eps", detail::spec_real(eps_)}},
+          {}};
+}
+
 // ---- LayerNorm ----
 
 namespace {
@@ -107,6 +117,14 @@ std::string LayerNorm::describe() const {
   s << "LayerNorm(" << shape_str(normalized_shape_) << ", eps=" << eps_
     << ", elementwise_affine=" << (affine_ ? "true" : "false") << ")";
   return s.str();
+}
+
+ModuleSpec LayerNorm::spec() const {
+  return {"LayerNorm",
+          {{"normalized_shape", detail::spec_list(normalized_shape_)},
+           {"eps", detail::spec_real(eps_)},
+           {"elementwise_affine", detail::spec_bool(affine_)}},
+          {}};
 }
 
 Shape LayerNorm::output_shape(const Shape& in) const {

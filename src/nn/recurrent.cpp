@@ -1,5 +1,7 @@
 #include "tapegrad/nn/recurrent.hpp"
 
+#include "nn/spec_text.hpp"
+
 #include "tapegrad/ops/activation.hpp"
 #include "tapegrad/ops/arith.hpp"
 #include "tapegrad/ops/linalg.hpp"
@@ -100,6 +102,19 @@ std::string Recurrent::describe() const {
   s += options_.bias ? ", bias" : ", no bias";
   if (options_.batch_first) s += ", batch_first";
   return s + ")";
+}
+
+ModuleSpec Recurrent::spec() const {
+  ModuleSpec s{name(),
+               {{"input_size", std::to_string(input_size_)},
+                {"hidden_size", std::to_string(hidden_size_)},
+                {"num_layers", std::to_string(options_.num_layers)},
+                {"bias", detail::spec_bool(options_.bias)},
+                {"batch_first", detail::spec_bool(options_.batch_first)}},
+               {}};
+  if (cell_ == Cell::rnn_tanh || cell_ == Cell::rnn_relu)
+    s.options.emplace_back("nonlinearity", cell_ == Cell::rnn_relu ? "relu" : "tanh");
+  return s;
 }
 
 void Recurrent::fail(const std::string& what) const {
@@ -252,6 +267,28 @@ Var Recurrent::run_layer(std::size_t k, Var in, std::size_t steps, std::size_t t
     steps_.push_back(h);
   }
   return steps_.size() == 1 ? steps_[0] : cat(steps_, td_dim);
+}
+
+// ---- LastTimeStep ----
+
+Var LastTimeStep::forward(Var x) {
+  const Tensor& v = x.value();
+  if (v.dimension() != 3 || v.shape(1) == 0)
+    throw Error("LastTimeStep: input is " + shape_str(v) +
+                ", not batch x time x features with at least one step");
+  shape_.assign({v.shape(0), v.shape(2)});  // keeps its capacity: no allocation per step
+  return reshape(slice(x, 1, v.shape(1) - 1, v.shape(1)), shape_);
+}
+
+ModuleSpec LastTimeStep::spec() const {
+  return {"LastTimeStep", {}, {}};
+}
+
+Shape LastTimeStep::output_shape(const Shape& in) const {
+  if (in.size() != 2 || in[0] == 0)
+    throw Error("LastTimeStep: the input shape without its batch dimension is " + shape_str(in) +
+                " but must be T x H with T > 0");
+  return {in[1]};
 }
 
 }  // namespace tg

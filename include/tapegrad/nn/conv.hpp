@@ -19,6 +19,7 @@ class Conv2d : public Module {
          Conv2dOptions options = {});
   Var forward(Var x) override;
   std::string describe() const override;
+  ModuleSpec spec() const override;
   Shape output_shape(const Shape& in) const override;  // C_in x H x W -> C_out x H' x W'
   const Conv2dOptions& options() const { return options_; }
 
@@ -36,6 +37,7 @@ class Conv1d : public Module {
          Conv1dOptions options = {});
   Var forward(Var x) override;
   std::string describe() const override;
+  ModuleSpec spec() const override;
   Shape output_shape(const Shape& in) const override;  // C_in x L -> C_out x L'
   const Conv1dOptions& options() const { return options_; }
 
@@ -52,6 +54,7 @@ class MaxPool2d : public Module {
   explicit MaxPool2d(Size2 kernel_size, Size2 stride = 0, Size2 padding = 0);
   Var forward(Var x) override;
   std::string describe() const override;
+  ModuleSpec spec() const override;
   Shape output_shape(const Shape& in) const override;
 
  private:
@@ -64,6 +67,7 @@ class AvgPool2d : public Module {
   explicit AvgPool2d(Size2 kernel_size, Size2 stride = 0, Size2 padding = 0);
   Var forward(Var x) override;
   std::string describe() const override;
+  ModuleSpec spec() const override;
   Shape output_shape(const Shape& in) const override;
 
  private:
@@ -76,6 +80,7 @@ class AdaptiveAvgPool2d : public Module {
   explicit AdaptiveAvgPool2d(Size2 output_size);
   Var forward(Var x) override;
   std::string describe() const override;
+  ModuleSpec spec() const override;
   Shape output_shape(const Shape& in) const override;
 
  private:

@@ -33,6 +33,7 @@ class Embedding : public Module {
   }
 
   std::string describe() const override;
+  ModuleSpec spec() const override;
   // `in` is the index shape without the batch dimension; the result appends embedding_dim.
   Shape output_shape(const Shape& in) const override;
   std::size_t num_embeddings() const { return rows(weight.value); }

@@ -25,6 +25,7 @@ class Dense : public Module {
   Var forward(Var x) override;
   std::string describe() const override;
   std::size_t output_features(std::size_t in) const override;
+  ModuleSpec spec() const override;
 
   Parameter weight;  // in x out
   Parameter bias;    // 1 x out (empty when options.bias is false)
@@ -39,8 +40,13 @@ class ActivationLayer : public Module {
   explicit ActivationLayer(Activation activation, float alpha = 0.0f)
       : activation_(activation), alpha_(alpha) {}
   Var forward(Var x) override { return activate(x, activation_, alpha_); }
+  // The name, with alpha when it is not the activation's default: "leaky_relu(alpha=0.2)".
   std::string describe() const override;
+  // ReLU, Sigmoid, ... (Identity for Activation::identity); LeakyReLU and ELU with the slope
+  // they use (0.01 and 1 when constructed with alpha 0).
+  ModuleSpec spec() const override;
   Activation activation() const { return activation_; }
+  float alpha() const;  // the alpha the op uses (its default when constructed with 0)
 
  private:
   Activation activation_;
@@ -82,6 +88,7 @@ class BatchNorm1d : public Module {
   Var forward(Var x) override;
   std::string describe() const override;
   std::size_t output_features(std::size_t in) const override;
+  ModuleSpec spec() const override;
 
   Parameter weight;     // gamma, 1 x features, starts at 1
   Parameter bias;       // beta, 1 x features, starts at 0
@@ -100,9 +107,11 @@ class Dropout : public Module {
   explicit Dropout(float p, std::uint64_t seed = 0);
   Var forward(Var x) override;
   std::string describe() const override;
+  ModuleSpec spec() const override;  // the construction seed; the RNG's state is saved state
 
  private:
   float p_;
+  std::uint64_t seed_;
   Rng rng_;
 };
 
@@ -113,6 +122,7 @@ class Flatten : public Module {
   explicit Flatten(int start_dim = 1, int end_dim = -1);
   Var forward(Var x) override;
   std::string describe() const override;
+  ModuleSpec spec() const override;
   Shape output_shape(const Shape& in) const override;
 
  private:
@@ -126,6 +136,7 @@ class Unflatten : public Module {
   Unflatten(int dim, Shape sizes);
   Var forward(Var x) override;
   std::string describe() const override;
+  ModuleSpec spec() const override;
   Shape output_shape(const Shape& in) const override;
 
  private:

@@ -46,6 +46,8 @@ struct ModuleState {
 //   RNN, LSTM, GRU        input_size, hidden_size, num_layers, bias, batch_first, nonlinearity
 //                         ("tanh" / "relu"; RNN only)
 //   LastTimeStep          (none) batch-first N x T x H -> N x H, the last step of a sequence
+//   Identity              (none) Activation::identity as a layer
+//   Embedding also has padding_idx ("none" or the row, in [0, num_embeddings)).
 struct ModuleSpec {
   std::string type;
   std::vector<std::pair<std::string, std::string>> options;
@@ -59,6 +61,12 @@ struct ModuleSpec {
   bool boolean(const std::string& key) const;
   std::vector<std::int64_t> integers(const std::string& key) const;
 };
+
+// The same type, options in the same order and the same children.
+bool operator==(const ModuleSpec& a, const ModuleSpec& b);
+inline bool operator!=(const ModuleSpec& a, const ModuleSpec& b) {
+  return !(a == b);
+}
 
 // A model or a part of one. Subclasses either register their members by name in their
 // constructor, as in libtorch:
@@ -150,6 +158,7 @@ class Sequential : public Module {
   }
   Var forward(Var x) override;
   std::string describe() const override;
+  ModuleSpec spec() const override;  // its modules' specs as children
   std::size_t output_features(std::size_t in) const override;
   Shape output_shape(const Shape& in) const override;
   void collect(const std::string& prefix, ModuleState& state) override;
@@ -173,5 +182,34 @@ StateDict model_state(Module& model);
 // changed: on a mismatch the error names the first mismatching tensor and the model is
 // untouched. `context` (e.g. a file name) prefixes the message.
 void load_model_state(Module& model, const StateDict& state, const std::string& context = {});
+
+// ---- modules from specs ----
+
+// Caps on what a spec may ask for, so that a hostile one cannot exhaust the stack or the
+// memory: nesting depth of Sequentials, children of one Sequential, any one size option
+// (features, channels, kernel, stride, ...) and the model's parameter and buffer elements.
+constexpr std::size_t kSpecMaxDepth = 32;
+constexpr std::size_t kSpecMaxChildren = 4096;
+constexpr std::int64_t kSpecMaxSize = std::int64_t{1} << 24;
+constexpr std::size_t kSpecMaxElements = std::size_t{1} << 27;  // 512 MiB of floats
+
+// What model_state() of make_module(spec) holds, computed from the spec alone (nothing is
+// allocated): every tensor's name and shape, and the names of the RNGs (each saved as
+// "<name>.0" .. "<name>.3").
+struct SpecState {
+  std::vector<std::pair<std::string, Shape>> tensors;  // parameters, then buffers, by layer
+  std::vector<std::string> rngs;
+  std::size_t elements = 0;  // the sum over `tensors`
+};
+
+// Checks every option of every module in the tree (known type, every option present and none
+// unknown, values in range, sizes under the caps) and returns the state the module will hold.
+// A defect throws one tg::Error naming where: "children[3] (Conv2d): option 'stride' is not a
+// list of integers: 'x'" ("root (...)" for the top module).
+SpecState spec_state(const ModuleSpec& spec);
+// The module a spec describes: spec_state()'s checks first, then the layers, their weights
+// drawn from a fixed seed (a model file's weights replace them). make_module(m.spec()) has the
+// same spec(), describe() and state names and shapes as m.
+std::unique_ptr<Module> make_module(const ModuleSpec& spec);
 
 }  // namespace tg

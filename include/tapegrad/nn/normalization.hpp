@@ -20,6 +20,7 @@ class BatchNorm2d : public Module {
   explicit BatchNorm2d(std::size_t num_features, float momentum = 0.1f, float eps = 1e-5f);
   Var forward(Var x) override;
   std::string describe() const override;
+  ModuleSpec spec() const override;
   // `in` is C x H x W (no batch dimension); C must be num_features.
   Shape output_shape(const Shape& in) const override;
   std::size_t num_features() const { return running_mean.size(); }
@@ -44,6 +45,7 @@ class LayerNorm : public Module {
   explicit LayerNorm(Shape normalized_shape, float eps = 1e-5f, bool elementwise_affine = true);
   Var forward(Var x) override;
   std::string describe() const override;
+  ModuleSpec spec() const override;
   // `in` leaves out the batch dimension; its last dimensions must be normalized_shape.
   Shape output_shape(const Shape& in) const override;
   const Shape& normalized_shape() const { return normalized_shape_; }

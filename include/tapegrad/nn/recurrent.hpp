@@ -81,6 +81,8 @@ class Recurrent : public Module {
 
   // "LSTM(3 -> 4, 2 layers, bias, batch_first)".
   std::string describe() const override;
+  // RNN (with nonlinearity), LSTM or GRU.
+  ModuleSpec spec() const override;
   // hidden_size for input_size features (throws for any other count).
   std::size_t output_features(std::size_t in) const override;
   // {T, F} -> {T, H}: the shape without the batch dimension, whether or not batch_first.
@@ -144,6 +146,19 @@ class GRU : public Recurrent {
  public:
   GRU(std::size_t input_size, std::size_t hidden_size, Rng& rng,
       const RecurrentOptions& options = {});
+};
+
+// The last step of a batch-first sequence, N x T x H -> N x H: what a sequence classifier
+// reads after an RNN, LSTM or GRU with batch_first (the slice is recorded, so gradients flow).
+class LastTimeStep : public Module {
+ public:
+  Var forward(Var x) override;
+  std::string describe() const override { return "LastTimeStep"; }
+  ModuleSpec spec() const override;
+  Shape output_shape(const Shape& in) const override;  // {T, H} -> {H}
+
+ private:
+  Shape shape_;  // N x H of the last input, kept so a step allocates nothing
 };
 
 }  // namespace tg
