@@ -25,14 +25,18 @@
 #include "tapegrad/nn/init.hpp"
 #include "tapegrad/nn/layers.hpp"
 #include "tapegrad/nn/normalization.hpp"
+#include "tapegrad/nn/predict.hpp"
 #include "tapegrad/nn/recurrent.hpp"
 
 #include "tapegrad/optim/optim.hpp"
 
+#include "tapegrad/data/csv.hpp"
 #include "tapegrad/data/data.hpp"
 #include "tapegrad/data/idx.hpp"
 #include "tapegrad/data/preprocess.hpp"
 #include "tapegrad/io/checkpoint.hpp"
+#include "tapegrad/io/model_file.hpp"
+#include "tapegrad/io/onnx.hpp"
 #include "tapegrad/train/train.hpp"
 
 #include "tapegrad/dist/distributed.hpp"

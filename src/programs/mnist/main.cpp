@@ -48,7 +48,7 @@ struct Config {
   std::size_t train_limit = 0;
   std::size_t validation = 5000;  // held out of the training images (seeded); 0 = none
   int early_stopping = 0;         // patience in epochs; 0 = off
-  std::string save, resume, eval, out, graph;
+  std::string save, resume, eval, out, graph, save_model, export_onnx;
   bool quiet = false;
   bool detect_anomaly = false;
   std::set<std::string> given;  // the options on the command line, e.g. "--hidden"
@@ -485,10 +485,14 @@ int run(Config c) {
   tg::set_num_threads(c.threads);
   // Under mpirun every rank trains on its shard of each global batch; rank 0 alone reports.
   const bool root = tg::dist::is_root();
-  if (!root) c.quiet = true, c.out.clear(), c.save.clear(), c.graph.clear();
+  if (!root)
+    c.quiet = true, c.out.clear(), c.save.clear(), c.graph.clear(), c.save_model.clear(),
+    c.export_onnx.clear();
   if (!c.out.empty()) prepare_output_folder(c.out, "--out");
   if (!c.save.empty()) check_output_file(c.save, "--save");
   if (!c.graph.empty()) check_output_file(c.graph, "--graph");
+  if (!c.save_model.empty()) check_output_file(c.save_model, "--save-model");
+  if (!c.export_onnx.empty()) check_output_file(c.export_onnx, "--export-onnx");
 
   // --eval and --resume take the architecture from the checkpoint.
   tg::StateDict checkpoint;
@@ -554,6 +558,11 @@ int run(Config c) {
 
   if (!c.eval.empty()) {
     const TestResults r = run_test(*model, test, 256);
+    // --eval with --save-model / --export-onnx turns a training checkpoint into either.
+    if (!c.save_model.empty())
+      save_demo_model(c.save_model, *model, train.normalization, train.features(), class_names);
+    if (!c.export_onnx.empty())
+      export_demo_onnx(c.export_onnx, *model, train.normalization, train.features());
     if (!c.quiet) std::printf("%s", format_confusion(r.eval, class_names).c_str());
     if (root) std::printf("test_loss=%.4f\ntest_accuracy=%.4f\n", r.eval.loss, r.eval.accuracy);
     return 0;
@@ -674,6 +683,10 @@ int run(Config c) {
                  tg::dist::size(), comm.floats, comm.calls ? 1e3 * comm.seconds / comm.calls : 0.0,
                  comm.calls ? 1e3 * comm.mpi_seconds / comm.calls : 0.0);
   const TestResults r = run_test(*model, test, 256);
+  if (!c.save_model.empty())
+    save_demo_model(c.save_model, *model, train.normalization, train.features(), class_names);
+  if (!c.export_onnx.empty())
+    export_demo_onnx(c.export_onnx, *model, train.normalization, train.features());
   const double wall =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   if (!c.quiet) std::printf("%s", format_confusion(r.eval, class_names).c_str());
@@ -845,6 +858,10 @@ int main(int argc, char** argv) {
                  "the best epoch's weights (0 = off)")
       ->check(CLI::Range(0, 100000));
   app.add_option("--save", c.save, "write a checkpoint after every epoch (atomically)");
+  app.add_option("--save-model", c.save_model,
+                 "write the trained model as a model file (tapegrad-predict, tg::load_model)");
+  app.add_option("--export-onnx", c.export_onnx,
+                 "write the trained model as ONNX: raw pixels 0-255 in, probabilities out");
   app.add_option("--resume", c.resume, "continue from a checkpoint")->check(CLI::ExistingFile);
   app.add_option("--eval", c.eval, "load a checkpoint and report test accuracy")
       ->check(CLI::ExistingFile);

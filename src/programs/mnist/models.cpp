@@ -1,26 +1,12 @@
 #include "models.hpp"
 
+#include "tapegrad/io/onnx.hpp"
+
+#include "tapegrad/io/model_file.hpp"
+
 #include <cmath>
 
 namespace {
-
-// The last step of a batch-first sequence output, N x T x H -> N x H: what the LSTM model
-// classifies from.
-class LastStep : public tg::Module {
- public:
-  tg::Var forward(tg::Var x) override {
-    const tg::Tensor& v = x.value();
-    if (v.dimension() != 3)
-      throw tg::Error("LastStep: input is " + tg::shape_str(v) + ", not batch x time x features");
-    shape_.assign({v.shape(0), v.shape(2)});  // keeps its capacity: no allocation per step
-    return tg::reshape(tg::slice(x, 1, v.shape(1) - 1, v.shape(1)), shape_);
-  }
-  std::string describe() const override { return "LastStep"; }
-  tg::Shape output_shape(const tg::Shape& in) const override { return {in.back()}; }
-
- private:
-  tg::Shape shape_;
-};
 
 std::size_t image_side(std::size_t inputs) {
   const auto side = static_cast<std::size_t>(std::lround(std::sqrt(static_cast<double>(inputs))));
@@ -94,7 +80,7 @@ std::unique_ptr<tg::Sequential> lstm(std::size_t side, std::size_t classes, tg::
   auto net = std::make_unique<tg::Sequential>();
   net->add<tg::Unflatten>(1, tg::Shape{side, side});
   net->add<tg::LSTM>(side, 128, rng, tg::RecurrentOptions{.batch_first = true});
-  net->add<LastStep>();
+  net->add<tg::LastTimeStep>();
   net->add<tg::Dense>(128, classes, rng);
   return net;
 }
@@ -134,4 +120,32 @@ std::unique_ptr<tg::Sequential> build_model(const ModelSpec& spec, std::size_t i
   if (spec.model == "cnn") return cnn(image_side(inputs), classes, spec.seed, rng);
   if (spec.model == "lstm") return lstm(image_side(inputs), classes, rng);
   throw tg::Error("--model: unknown '" + spec.model + "' (known: mlp, lenet, cnn, lstm)");
+}
+
+tg::Preprocessing demo_preprocessing(const tg::Normalization& normalization, std::size_t inputs) {
+  // The batch iterator's scaling of byte pixels: x / 255, then (x - mean) / stddev.
+  tg::Preprocessing p;
+  p.input_shape = {inputs};
+  p.divisor = 255.0f;
+  p.mean = {normalization.mean};
+  p.stddev = {normalization.stddev};
+  return p;
+}
+
+void save_demo_model(const std::string& path, tg::Module& model,
+                     const tg::Normalization& normalization, std::size_t inputs,
+                     const std::vector<std::string>& class_names) {
+  tg::ModelInfo info;
+  info.preprocessing = demo_preprocessing(normalization, inputs);
+  info.task = "classification";
+  info.num_classes = class_names.size();
+  info.class_names = class_names;
+  tg::save_model(path, model, info);
+}
+
+void export_demo_onnx(const std::string& path, tg::Module& model,
+                      const tg::Normalization& normalization, std::size_t inputs) {
+  tg::OnnxOptions options;
+  options.softmax_output = true;  // a deployer feeds raw pixels 0-255 and gets probabilities
+  tg::export_onnx(model, demo_preprocessing(normalization, inputs), path, options);
 }
