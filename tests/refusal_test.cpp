@@ -74,6 +74,16 @@ TEST(RefusedInputs, AFifoOrAFolderGivenAsAnIdxFileIsRefusedWithoutWaitingForAWri
   expect_error([&] { read_idx_images(dir.str()); }, {"not a regular file (a folder)"});
 }
 
+TEST(RefusedInputs, AFifoOrAFolderGivenAsACsvFileIsRefusedWithoutWaitingForAWriter) {
+  TempDir dir;
+  ASSERT_EQ(mkfifo((dir / "rows.csv").c_str(), 0600), 0);
+  const test::ChildResult r = within_ten_seconds([&] { read_csv(dir / "rows.csv"); });
+  EXPECT_EQ(r.end, test::ChildEnd::threw_tg_error) << "a hang ends as a crash (SIGALRM)";
+  EXPECT_NE(r.message.find("rows.csv: not a regular file (a FIFO)"), std::string::npos)
+      << r.message;
+  expect_error([&] { read_csv(dir.str()); }, {"not a regular file (a folder)"});
+}
+
 TEST(RefusedInputs, AGzipFileWithoutItsEightByteTrailerIsRefused) {
   TempDir dir;
   const Bytes gz = gzip(idx_labels(1000));

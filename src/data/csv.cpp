@@ -1,11 +1,14 @@
 // The CSV reader: plain or gzip text, RFC 4180 records, into a Dataset of float samples.
 #include "tapegrad/data/csv.hpp"
 
+#include "core/files.hpp"
+
 #include "tapegrad/core/tensor.hpp"
 
 #include <zlib.h>
 
 #include <sys/stat.h>
+#include <unistd.h>
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
@@ -797,12 +800,13 @@ struct FileCloser {
 };
 
 std::string read_file(const std::string& path, std::uint64_t max_bytes) {
-  const std::unique_ptr<std::FILE, FileCloser> f(std::fopen(path.c_str(), "rb"));
-  if (!f) fail_file(path, std::string("cannot open: ") + std::strerror(errno));
-  struct stat st;
-  if (fstat(fileno(f.get()), &st) != 0 || !S_ISREG(st.st_mode))
-    fail_file(path, "not a regular file");
-  const auto size = static_cast<std::uint64_t>(st.st_size);
+  const detail::RegularFile file = detail::open_regular_file(path, "", "a CSV file");
+  const std::unique_ptr<std::FILE, FileCloser> f(::fdopen(file.fd, "rb"));
+  if (!f) {
+    ::close(file.fd);
+    fail_file(path, std::string("cannot open: ") + std::strerror(errno));
+  }
+  const std::uint64_t size = file.size;
   if (size > max_bytes)
     fail_file(path, std::to_string(size) + " bytes exceed " + limit_note(max_bytes, "max_bytes") +
                         " bytes");

@@ -1,6 +1,8 @@
 // The IDX (MNIST) reader: plain or gzip files, strict about every field.
 #include "tapegrad/data/idx.hpp"
 
+#include "core/files.hpp"
+
 #include "tapegrad/core/tensor.hpp"
 
 #include <zlib.h>
@@ -190,32 +192,12 @@ class GzSource : public Source {
   int members_ = 0;
 };
 
-const char* file_type_name(mode_t mode) {
-  if (S_ISDIR(mode)) return "a folder";
-  if (S_ISFIFO(mode)) return "a FIFO";
-  if (S_ISSOCK(mode)) return "a socket";
-  if (S_ISCHR(mode)) return "a character device";
-  if (S_ISBLK(mode)) return "a block device";
-  return "not a plain file";
-}
-
 // Opens a file as a plain or a gzip source, by its first two bytes (0x1f 0x8b is gzip; IDX
 // starts with two zero bytes). O_NONBLOCK: opening a FIFO would otherwise wait for a writer
 // forever; anything but a regular file is refused before a byte is read.
 std::unique_ptr<Source> open_source(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) throw Error(path + ": cannot open: " + std::strerror(errno));
-  struct stat st;
-  if (fstat(fd, &st) != 0) {
-    const std::string why = std::strerror(errno);
-    ::close(fd);
-    throw Error(path + ": cannot stat: " + why);
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    throw Error(path + ": not a regular file (" + std::string(file_type_name(st.st_mode)) +
-                "); an IDX file must be one");
-  }
+  const detail::RegularFile file = detail::open_regular_file(path, "", "an IDX file");
+  const int fd = file.fd;
   std::FILE* f = ::fdopen(fd, "rb");
   if (!f) {
     ::close(fd);
@@ -225,7 +207,7 @@ std::unique_ptr<Source> open_source(const std::string& path) {
   const std::size_t got = std::fread(head, 1, 2, f);
   std::rewind(f);
   if (got == 2 && head[0] == 0x1f && head[1] == 0x8b) return std::make_unique<GzSource>(f, path);
-  return std::make_unique<FileSource>(f, static_cast<std::uint64_t>(st.st_size), path);
+  return std::make_unique<FileSource>(f, file.size, path);
 }
 
 struct IdxHeader {

@@ -1,5 +1,7 @@
 #include "tapegrad/io/checkpoint.hpp"
 
+#include "core/files.hpp"
+
 #include <zlib.h>
 
 #include <dirent.h>
@@ -441,15 +443,6 @@ std::string errno_text() {
   return std::strerror(errno);
 }
 
-const char* file_type_name(mode_t mode) {
-  if (S_ISDIR(mode)) return "a folder";
-  if (S_ISFIFO(mode)) return "a FIFO";
-  if (S_ISSOCK(mode)) return "a socket";
-  if (S_ISCHR(mode)) return "a character device";
-  if (S_ISBLK(mode)) return "a block device";
-  return "not a plain file";
-}
-
 std::string parent_dir(const std::string& path) {
   const auto slash = path.find_last_of('/');
   if (slash == std::string::npos) return ".";
@@ -526,19 +519,13 @@ StateDict checkpoint_from_bytes(const std::uint8_t* data, std::size_t size,
 }
 
 StateDict load_checkpoint(const std::string& path) {
-  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever; it is
-  // refused below as not a regular file (on which O_NONBLOCK changes nothing).
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) throw Error(path + ": cannot open checkpoint: " + errno_text());
+  const int fd = detail::open_regular_file(path, "checkpoint", "a checkpoint").fd;
   struct Closer {
     int fd;
     ~Closer() { ::close(fd); }
   } closer{fd};
   struct stat st;
   if (fstat(fd, &st) != 0) throw Error(path + ": cannot stat: " + errno_text());
-  if (!S_ISREG(st.st_mode))
-    throw Error(path + ": not a regular file (" + file_type_name(st.st_mode) +
-                "); a checkpoint must be one");
   // The buffer is the file's actual size; every size inside is checked against it.
   std::vector<std::uint8_t> bytes(static_cast<std::size_t>(st.st_size));
   std::size_t got = 0;
