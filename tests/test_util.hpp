@@ -150,4 +150,30 @@ inline std::vector<std::uint8_t> read_file(const std::string& path) {
   return std::vector<std::uint8_t>(std::istreambuf_iterator<char>(in), {});
 }
 
+inline std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// The lines between "// README: <name> begin" and "// README: <name> end" of a test source
+// (tests/<file>), without the two-space indentation they have inside the test, followed by the
+// end of the README's code block: what README.md must contain word for word.
+inline std::string readme_snippet(const std::string& file, const std::string& name) {
+  const std::string text = read_text(std::string(TAPEGRAD_SOURCE_DIR) + "/tests/" + file);
+  const std::string begin = "// README: " + name + " begin\n", end = "// README: " + name + " end";
+  const std::size_t a = text.find(begin), b = text.find(end);
+  if (a == std::string::npos || b == std::string::npos) return "(markers not found)";
+  std::string out;
+  std::size_t pos = a + begin.size();
+  while (pos < b) {
+    std::size_t eol = text.find('\n', pos);
+    if (eol == std::string::npos || eol > b) eol = b;
+    const std::string line = text.substr(pos, eol - pos);
+    out += (line.rfind("  ", 0) == 0 ? line.substr(2) : line) + "\n";
+    pos = eol + 1;
+  }
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  return out + "\n```";
+}
+
 }  // namespace tg::test

@@ -8,8 +8,6 @@
 
 #include <cmath>
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 
 using namespace tg;
 using test::expect_error;
@@ -34,28 +32,6 @@ Dataset blobs(std::size_t n, std::uint64_t seed) {
   return d;
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// The lines between "// README: <name> begin" and "// README: <name> end" in this file.
-std::string readme_snippet(const std::string& name) {
-  const std::string text = read_file(std::string(TAPEGRAD_SOURCE_DIR) + "/tests/train_test.cpp");
-  const std::string begin = "// README: " + name + " begin\n", end = "// README: " + name + " end";
-  const std::size_t a = text.find(begin), b = text.find(end);
-  if (a == std::string::npos || b == std::string::npos) return "(markers not found)";
-  std::string body = text.substr(a + begin.size(), b - a - begin.size());
-  // Drop the two-space indentation the snippet has inside the test.
-  std::string out, line;
-  std::stringstream lines(body);
-  while (std::getline(lines, line))
-    out += (line.rfind("  ", 0) == 0 ? line.substr(2) : line) + "\n";
-  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-  return out + "\n```";  // the README's code block ends right after the snippet
-}
 }  // namespace
 
 TEST(HandWrittenLoop, TheReadmeLoopTrainsAnMlpOnBlobs) {
@@ -66,7 +42,7 @@ TEST(HandWrittenLoop, TheReadmeLoopTrainsAnMlpOnBlobs) {
   model.add<tg::Dense>(2, 16, rng);
   model.add<tg::ReLU>();
   model.add<tg::Dense>(16, 3, rng);
-  tg::Adam optimizer(model.parameters(), {.lr = 1e-2});
+  tg::Adam optimizer(model.parameters(), tg::AdamOptions{1e-2});  // lr
   tg::BatchIterator batches(train_set, 32, /*shuffle=*/true, /*seed=*/0);
   tg::Tape tape;
   tg::Batch batch;
@@ -95,7 +71,7 @@ TEST(Fit, TheReadmeFitTrainsTheSameProblemAndReportsEveryEpoch) {
   model.add<tg::Dense>(2, 16, rng);
   model.add<tg::ReLU>();
   model.add<tg::Dense>(16, 3, rng);
-  tg::Adam optimizer(model.parameters(), {.lr = 1e-2});
+  tg::Adam optimizer(model.parameters(), tg::AdamOptions{1e-2});  // lr
   tg::CosineAnnealing schedule(optimizer, /*t_max=*/20);
   tg::BatchIterator train(train_set, 32, true, 0), validation(validation_set, 100, false, 0);
 
@@ -145,9 +121,9 @@ TEST(CustomLoss, TheReadmeHuberLossWithOperatorsMatchesTheBuiltInOneAndItsGradie
 }
 
 TEST(Readme, ShowsEveryExampleExactlyAsItIsCompiledHere) {
-  const std::string readme = read_file(std::string(TAPEGRAD_SOURCE_DIR) + "/README.md");
+  const std::string readme = test::read_text(std::string(TAPEGRAD_SOURCE_DIR) + "/README.md");
   for (const char* name : {"hand-written loop", "fit", "huber loss"}) {
-    const std::string snippet = readme_snippet(name);
+    const std::string snippet = test::readme_snippet("train_test.cpp", name);
     EXPECT_NE(readme.find(snippet), std::string::npos)
         << "README.md lacks the '" << name << "' example as compiled in tests/train_test.cpp:\n"
         << snippet;
