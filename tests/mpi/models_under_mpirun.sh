@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# usage: models_under_mpirun.sh BUILD_DIR MNIST_DIR MPIEXEC
+# Every --model of the demo trains under mpirun on 2 ranks (a global batch split in two), saves
+# a checkpoint that --eval reads back with the accuracy the run printed, and the models without
+# dropout or batch norm (lenet, lstm) end within 1e-4 of one process; the cnn's dropout masks
+# are drawn per rank, so it is only checked to train. Exit 77 (skipped) without MNIST.
+set -euo pipefail
+build=$1 data=$2 mpiexec=$3
+if [ ! -s "$data/train-images-idx3-ubyte" ] && [ ! -s "$data/train-images-idx3-ubyte.gz" ]; then
+  echo "no MNIST in $data (scripts/setup fetches it): skipped"
+  exit 77
+fi
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+export OPENBLAS_NUM_THREADS=1
+for model in lenet cnn lstm; do
+  args=(--data "$data" --model "$model" --train-limit 1000 --validation 200 --batch 32 --epochs 1
+    --threads 1 --quiet --seed 4)
+  two=$("$mpiexec" --allow-run-as-root --oversubscribe -np 2 \
+    "$build/tapegrad-mnist" "${args[@]}" --save "$scratch/$model-two.tg")
+  accuracy=$(sed -n 's/^test_accuracy=//p' <<<"$two")
+  again=$("$build/tapegrad-mnist" --data "$data" --eval "$scratch/$model-two.tg" --quiet --threads 1)
+  if [ -z "$accuracy" ] || [ "$(sed -n 's/^test_accuracy=//p' <<<"$again")" != "$accuracy" ]; then
+    echo "FAIL: $model on 2 ranks printed '$accuracy', --eval of its checkpoint: $again"
+    exit 1
+  fi
+  echo "ok: $model trains on 2 ranks (test accuracy $accuracy, read back by --eval)"
+  if [ "$model" != cnn ]; then
+    "$build/tapegrad-mnist" "${args[@]}" --save "$scratch/$model-one.tg" >/dev/null
+    "$build/tapegrad-inspect" "$scratch/$model-one.tg" --diff "$scratch/$model-two.tg" \
+      --tolerance 1e-4 --tensors-only
+    echo "ok: $model on 2 ranks within 1e-4 of one process"
+  fi
+done
