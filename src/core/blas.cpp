@@ -52,6 +52,16 @@ void reset_gemm_seconds() {
   g_gemm_seconds = 0.0;
 }
 
+GemmBlocks gemm_blocks(std::size_t m, std::size_t n, std::size_t k) {
+  const bool columns = m < kColumnSplitRows && n >= 2 * kColumnAlign;
+  const std::size_t extent = columns ? n : m;
+  const std::size_t align = columns ? kColumnAlign : kRowAlign;
+  if (m * n * k < kParallelWork || extent < 2 * align) return {columns, 1, extent};
+  const std::size_t blocks = std::min(kMaxBlocks, extent / align);
+  const std::size_t size = (extent / blocks + align - 1) / align * align;
+  return {columns, (extent + size - 1) / size, size};
+}
+
 // Splits C into blocks that depend on the shape alone, each a single-threaded sgemm over the
 // full k-loop, and runs them on the pool: every element of C is computed by the same call
 // however many threads there are, so results do not depend on the thread count. (Cutting by
@@ -65,20 +75,16 @@ void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, float a
           std::size_t ldc) {
   if (m == 0 || n == 0) return;
   GemmTimer timer;
-  const bool split_columns = m < kColumnSplitRows && n >= 2 * kColumnAlign;
-  const std::size_t extent = split_columns ? n : m;
-  const std::size_t align = split_columns ? kColumnAlign : kRowAlign;
-  if (m * n * k < kParallelWork || extent < 2 * align) {
+  const GemmBlocks blocks = gemm_blocks(m, n, k);
+  if (blocks.count == 1) {
     sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return;
   }
-  const std::size_t blocks = std::min(kMaxBlocks, extent / align);
-  const std::size_t per_block = (extent / blocks + align - 1) / align * align;
-  const std::size_t count = (extent + per_block - 1) / per_block;
+  const std::size_t extent = blocks.columns ? n : m;
   auto block_gemm = [&](std::size_t block) {
-    const std::size_t start = block * per_block;
-    const std::size_t size = std::min(per_block, extent - start);
-    if (split_columns) {
+    const std::size_t start = block * blocks.size;
+    const std::size_t size = std::min(blocks.size, extent - start);
+    if (blocks.columns) {
       // Column j of op(B) starts at b + j untransposed, at row j (b + j*ldb) when transposed.
       const float* b_block = tb ? b + start * ldb : b + start;
       sgemm(ta, tb, m, size, k, alpha, a, lda, b_block, ldb, beta, c + start, ldc);
@@ -88,7 +94,7 @@ void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, float a
       sgemm(ta, tb, size, n, k, alpha, a_block, lda, b, ldb, beta, c + start * ldc, ldc);
     }
   };
-  parallel_for(count, block_gemm);
+  parallel_for(blocks.count, block_gemm);
 }
 
 }  // namespace tg::detail

@@ -18,7 +18,9 @@ std::size_t num_threads();
 void restart_with_single_threaded_blas(char** argv);
 // Within this scope the calling thread flushes denormal floats to zero (FTZ/DAZ). Denormals
 // appear in late training and can make every float operation ~100x slower; tg::fit and
-// tg::evaluate use this scope, and pool threads always run this way.
+// tg::evaluate use this scope. Pool threads run each block of a parallel region in the float
+// mode of the thread that started the region, so a block's result never depends on which
+// thread ran it.
 class FlushDenormalsScope {
  public:
   FlushDenormalsScope();
