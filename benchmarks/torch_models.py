@@ -2,7 +2,7 @@
 """The PyTorch side of benchmarks/models_vs_pytorch: trains tapegrad-mnist's lenet, cnn or lstm.
 
 The same problems as `tapegrad-mnist --model lenet|cnn|lstm` with its defaults (see
-src/programs/mnist/models.cpp and main.cpp):
+src/programs/mnist/models.cpp, config.cpp and training.cpp):
 
   lenet  1x28x28 -> Conv2d(1,6,5,pad 2) ReLU MaxPool(2) -> Conv2d(6,16,5) ReLU MaxPool(2)
          -> Flatten 400 -> Linear 120 ReLU -> Linear 84 ReLU -> Linear 10          (61,706 params)

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <system_error>
 
 namespace {
@@ -43,4 +44,10 @@ void check_output_file(const std::string& path, const char* option) {
     throw tg::Error(std::string(option) + ": folder '" + dir.string() + "' of '" + path +
                     "' does not exist");
   probe(dir, option);
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  if (!out) throw tg::Error(path + ": could not write the file");
 }
