@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -108,4 +109,31 @@ std::string load_csv_file(const fs::path& p) {
 TEST(FuzzCorpus, ValidCsvSeedsLoadAndEveryDefectiveOneIsATgError) {
   check_seeds("csv_fuzz", load_csv_file);
   check_regressions("csv_fuzz", load_csv_file);
+}
+
+// ---- model files (fuzz/model_fuzz.cpp): seeds and regressions through tg::load_model; a valid
+// seed must also predict N x outputs for inputs of its input shape ----
+#include "tapegrad/io/model_file.hpp"
+
+namespace {
+
+// A model file's tg::Error must also be one line (its names may hold any control byte).
+std::string load_model_file(const fs::path& p) {
+  const std::string got = outcome([&] {
+    LoadedModel m = load_model(p.string());
+    Shape shape = m.info.input_shape();
+    shape.insert(shape.begin(), 2);
+    const Tensor y = predict(m, zeros(shape));  // zeros: valid indices for an Embedding too
+    const Shape out = m.module->output_shape(m.info.input_shape());
+    if (y.dimension() != 2 || y.shape(0) != 2 || y.shape(1) != out.at(0))
+      throw std::runtime_error("predict gave " + shape_str(y) + " for 2 samples");
+  });
+  return got.find('\n') == std::string::npos ? got : "a message of several lines: " + got;
+}
+
+}  // namespace
+
+TEST(FuzzCorpus, ValidModelSeedsLoadAndPredictAndEveryDefectiveOneIsATgError) {
+  check_seeds("model_fuzz", load_model_file);
+  check_regressions("model_fuzz", load_model_file);
 }

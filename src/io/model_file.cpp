@@ -402,11 +402,19 @@ void info_from_json(const std::string& text, const std::string& context, ModelIn
     reader.fail_at(shape.offset, "input_shape has " + std::to_string(shape.items.size()) +
                                      " dimensions, not 1 to " + std::to_string(kMaxRank));
   info.preprocessing.input_shape.clear();
+  // Each dimension under kSpecMaxSize and their product under kSpecMaxElements, so that the
+  // sample size and every layer's shape arithmetic stay far from overflowing (fuzz finding:
+  // 2^24 x 2^24 x (2^16 + 1) wrapped to 2^48 and loaded).
+  std::size_t elements = 1;
   for (const Json& d : shape.items) {
     o.check_kind(d, "input_shape", Json::integer);
     if (d.number < 1 || d.number > kSpecMaxSize)
       reader.fail_at(d.offset, "input_shape holds " + std::to_string(d.number) + ", not in [1, " +
                                    std::to_string(kSpecMaxSize) + "]");
+    elements *= static_cast<std::size_t>(d.number);  // at most 2^24 times at most 2^27
+    if (elements > kSpecMaxElements)
+      reader.fail_at(shape.offset,
+                     "input_shape has more than " + std::to_string(kSpecMaxElements) + " elements");
     info.preprocessing.input_shape.push_back(static_cast<std::size_t>(d.number));
   }
 }
@@ -434,10 +442,52 @@ std::size_t output_width(const Module& model, const ModelInfo& info, const std::
   return width;
 }
 
+// Each layer's output for one sample of the info's input shape must stay under
+// kSpecMaxElements, as the weights do: otherwise a few bytes of spec (e.g. a Conv2d
+// padded by 2^24 on a 1x1x1 input) make the first predict allocate petabytes.
+void check_activations(Module& m, Shape& shape, const std::string& path,
+                       const std::string& context) {
+  if (auto* seq = dynamic_cast<Sequential*>(&m)) {
+    for (std::size_t i = 0; i < seq->size(); ++i)
+      check_activations((*seq)[i], shape,
+                        (path == "root" ? "" : path + ".") + "children[" + std::to_string(i) + "]",
+                        context);
+    return;
+  }
+  shape = m.output_shape(shape);
+  std::size_t elements = kSpecMaxElements + 1;
+  try {
+    elements = element_count(shape);
+  } catch (const Error&) {  // more than 2^64: far above the cap too
+  }
+  if (elements > kSpecMaxElements)
+    throw Error(context + ": " + path + " (" + m.describe() + ") gives batch x " +
+                shape_str(shape) + ", more than " + std::to_string(kSpecMaxElements) +
+                " elements a sample");
+}
+
 Tensor vector_tensor(const std::vector<float>& v) {
   Tensor t = zeros(Shape{v.size()});
   std::copy(v.begin(), v.end(), t.begin());
   return t;
+}
+
+// A message with its control bytes escaped (\x0A): names, types and options come from the
+// file and may hold any of them, and a tg::Error stays one line (fuzz finding: a '\n' in an
+// option name split the message).
+std::string one_line(const std::string& msg) {
+  std::string out;
+  for (const char c : msg) {
+    const auto b = static_cast<unsigned char>(c);
+    if (b >= 0x20 && b != 0x7f) {
+      out += c;
+    } else {
+      char esc[8];
+      std::snprintf(esc, sizeof esc, "\\x%02X", b);
+      out += esc;
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -472,9 +522,13 @@ std::string spec_to_json(const ModuleSpec& spec) {
 }
 
 ModuleSpec spec_from_json(const std::string& json, const std::string& context) {
-  JsonReader reader(json, context);
-  const Json v = reader.document();
-  return read_spec(v, reader);
+  try {
+    JsonReader reader(json, context);
+    const Json v = reader.document();
+    return read_spec(v, reader);
+  } catch (const Error& e) {
+    throw Error(one_line(e.what()));
+  }
 }
 
 StateDict model_file_state(Module& model, const ModelInfo& info) {
@@ -518,7 +572,9 @@ void save_model(const std::string& path, Module& model, const ModelInfo& info) {
   save_checkpoint(path, s);
 }
 
-LoadedModel model_from_state(const StateDict& state, const std::string& name) {
+namespace {
+
+LoadedModel load_from_state(const StateDict& state, const std::string& name) {
   const auto entry = [&](const std::string& e) { return name + ": entry '" + e + "'"; };
   if (!state.integers.count(kVersionEntry)) {
     const bool training = state.integers.count("progress.epochs_done") ||
@@ -613,8 +669,20 @@ LoadedModel model_from_state(const StateDict& state, const std::string& name) {
   out.module = make_module(spec);
   load_model_state(*out.module, weights, name);
   output_width(*out.module, info, entry(kInfoEntry));
+  Shape shape = info.input_shape();
+  check_activations(*out.module, shape, "root", entry(kInfoEntry));
   out.module->eval();
   return out;
+}
+
+}  // namespace
+
+LoadedModel model_from_state(const StateDict& state, const std::string& name) {
+  try {
+    return load_from_state(state, name);
+  } catch (const Error& e) {
+    throw Error(one_line(e.what()));
+  }
 }
 
 LoadedModel load_model(const std::string& path) {

@@ -92,9 +92,12 @@ Var Embedding::forward(Var x) {
       throw Error("Embedding: index " + std::to_string(v) + " at position " + std::to_string(p) +
                   " is not a whole number (indices " + shape_str(xv) + ")");
     if (v < 0.0f || v >= static_cast<float>(num))
-      throw Error("Embedding: index " + std::to_string(static_cast<long long>(v)) +
-                  " at position " + std::to_string(p) + " is out of range [0, " +
-                  std::to_string(num) + ") (indices " + shape_str(xv) + ")");
+      // A whole float may be far beyond long long (or infinite): cast only what fits.
+      throw Error(
+          "Embedding: index " +
+          (std::fabs(v) < 1e18f ? std::to_string(static_cast<long long>(v)) : std::to_string(v)) +
+          " at position " + std::to_string(p) + " is out of range [0, " + std::to_string(num) +
+          ") (indices " + shape_str(xv) + ")");
     indices_[p] = static_cast<std::int64_t>(v);
   }
   return lookup(x.tape(), indices_.data(), indices_.size(), xv.shape().data(), xv.dimension());

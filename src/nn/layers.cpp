@@ -148,6 +148,13 @@ std::size_t BatchNorm1d::output_features(std::size_t in) const {
   return in;
 }
 
+Shape BatchNorm1d::output_shape(const Shape& in) const {
+  // forward takes rows x features only: a shape whose last dimension fits is not enough.
+  if (in.size() != 1)
+    throw Error("BatchNorm1d: input is batch x " + shape_str(in) + ", not rows x features");
+  return {output_features(in[0])};
+}
+
 // ---- Dropout ----
 
 Dropout::Dropout(float p, std::uint64_t seed) : p_(p), seed_(seed), rng_(seed) {
@@ -195,7 +202,10 @@ Shape Flatten::output_shape(const Shape& in) const {
   const std::size_t start = normalize_dim(start_dim_, rank, "Flatten");
   const std::size_t end = normalize_dim(end_dim_, rank, "Flatten");
   if (start == 0) throw Error("Flatten: start_dim 0 would merge the batch dimension");
-  if (start > end) return in;
+  // As the flatten op that forward runs: no dimensions to merge is an error, not a no-op.
+  if (start > end)
+    throw Error("Flatten: start_dim " + std::to_string(start_dim_) + " comes after end_dim " +
+                std::to_string(end_dim_) + " for batch x " + shape_str(in));
   Shape out(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(start - 1));
   std::size_t merged = 1;
   for (std::size_t d = start; d <= end; ++d) merged *= in[d - 1];

@@ -110,8 +110,10 @@ class Options {
              bool hi_open = false) const {
     const double v = spec_.real(key);
     const auto f = static_cast<float>(v);
+    // The float the layer gets is checked, not the text's double (fuzz finding: eps "1e-50"
+    // passed as > 0 and became 0, a layer whose spec() no longer loads).
     const bool ok =
-        std::isfinite(f) && (lo_open ? v > lo : v >= lo) && (hi_open ? v < hi : v <= hi);
+        std::isfinite(f) && (lo_open ? f > lo : f >= lo) && (hi_open ? f < hi : f <= hi);
     if (!ok)
       fail(key, "is " + spec_.text(key) + ", not in " + (lo_open ? "(" : "[") + num(lo) + ", " +
                     num(hi) + (hi_open ? ")" : "]"));

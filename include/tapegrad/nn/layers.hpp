@@ -88,6 +88,7 @@ class BatchNorm1d : public Module {
   Var forward(Var x) override;
   std::string describe() const override;
   std::size_t output_features(std::size_t in) const override;
+  Shape output_shape(const Shape& in) const override;  // {features} only, as forward takes
   ModuleSpec spec() const override;
 
   Parameter weight;     // gamma, 1 x features, starts at 1
