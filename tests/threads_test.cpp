@@ -10,7 +10,10 @@
 
 #include "test_util.hpp"
 
+#include <cblas.h>
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <xmmintrin.h>
 
 #include <atomic>
@@ -243,6 +246,25 @@ TEST(Threads, GemmGivesTheSameBitsForAnyThreadCountAndAnyRunOfTheHandOff) {
       }
     }
   }
+}
+
+// The program is not re-executed (which used to replace the host program with a fresh copy of
+// itself): a child that calls it with OPENBLAS_NUM_THREADS unset carries on to its own exit
+// code, with OpenBLAS set to one thread.
+TEST(Threads, RestartWithSingleThreadedBlasKeepsTheProgramRunningWithOneBlasThread) {
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    unsetenv("OPENBLAS_NUM_THREADS");
+    char name[] = "not-this-test";
+    char* argv[] = {name, nullptr};
+    restart_with_single_threaded_blas(argv);
+    _exit(openblas_get_num_threads() == 1 ? 42 : 43);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 42);
 }
 
 }  // namespace

@@ -11,10 +11,10 @@ namespace tg {
 constexpr std::size_t kMaxThreadsPerCore = 4;
 void set_num_threads(std::size_t threads);
 std::size_t num_threads();
-// OpenBLAS starts threads of its own when a program loads, unless OPENBLAS_NUM_THREADS=1;
-// those make tapegrad's concurrent single-threaded GEMM calls several times slower. Call this
-// first thing in main(): when the variable is unset it sets it to 1 and re-executes the
-// program (Linux), so everything after runs with one BLAS thread per tapegrad thread.
+// OpenBLAS starts threads of its own when a program loads, unless OPENBLAS_NUM_THREADS=1.
+// tapegrad splits the work itself and sets OpenBLAS to one thread at run time when its pool
+// starts (set_num_threads), so nothing is needed; this sets it right away. It no longer
+// re-executes the program (the name stays for programs that call it).
 void restart_with_single_threaded_blas(char** argv);
 // Within this scope the calling thread flushes denormal floats to zero (FTZ/DAZ). Denormals
 // appear in late training and can make every float operation ~100x slower; tg::fit and
