@@ -773,3 +773,13 @@ TEST(Standardization, EmptySetsByteImagesBadValuesAndWrongSizesAreRefused) {
   expect_error([&] { apply_preprocessing(p, wide); },
                {"floats: apply_preprocessing: samples of 5 do not fit", "input 2"});
 }
+
+TEST(Preprocessing, AnInputShapeWhoseElementCountWouldOverflowIsRefused) {
+  Preprocessing p;
+  p.input_shape = {std::size_t{1} << 24, std::size_t{1} << 24, (std::size_t{1} << 16) + 1};
+  expect_error([&] { p.check(); }, {"preprocessing: input_shape", "more than 2^48 elements"});
+  p.input_shape = {std::size_t{1} << 25, std::size_t{1} << 24};
+  expect_error([&] { p.check(); }, {"more than 2^48 elements"});
+  p.input_shape = {3, 4};
+  p.check();
+}

@@ -13,6 +13,14 @@ std::size_t Preprocessing::sample_size() const {
 
 void Preprocessing::check() const {
   if (input_shape.empty()) throw Error("preprocessing: input_shape is empty");
+  // sample_size() would wrap around silently: refuse a product beyond 2^48 first.
+  std::size_t checked = 1;
+  for (std::size_t d : input_shape) {
+    if (d != 0 && checked > (std::size_t{1} << 48) / d)
+      throw Error("preprocessing: input_shape " + shape_str(input_shape) +
+                  " has more than 2^48 elements");
+    checked *= d;
+  }
   const std::size_t n = sample_size();
   if (n == 0)
     throw Error("preprocessing: input_shape " + shape_str(input_shape) + " has no elements");
