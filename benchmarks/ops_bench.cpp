@@ -129,6 +129,23 @@ void BM_MlpTrainingStep(benchmark::State& state) {
 }
 BENCHMARK(BM_MlpTrainingStep)->ArgName("anomaly")->Arg(0)->Arg(1);
 
+// max_pool2d forward + backward at the cnn's shape (N=64, C=64, 24x24, kernel 2, stride 2),
+// 1 thread. The input is a parameter so that no step copies it; its gradient accumulates.
+void BM_MaxPool2dForwardBackward(benchmark::State& state) {
+  tg::set_num_threads(1);
+  tg::Rng rng(0);
+  tg::Parameter input(tg::zeros(tg::Shape{64, 64, 24, 24}));
+  for (float& v : input.value) v = rng.uniform(-1.0f, 1.0f);
+  const tg::Tensor dy = tg::ones(tg::Shape{64, 64, 12, 12});
+  tg::Tape tape;
+  for (auto _ : state) {
+    tape.clear();
+    tape.backward(tg::max_pool2d(tape.param(input), 2), dy);
+    benchmark::DoNotOptimize(input.grad.data());
+  }
+}
+BENCHMARK(BM_MaxPool2dForwardBackward)->Name("BM_MaxPool2dForwardBackward/64x64x24x24/k2s2");
+
 // Elementwise activations and the fused loss at the MLP's shapes, forward + backward.
 template <tg::Var (*Op)(tg::Var)>
 void BM_Activation(benchmark::State& state) {

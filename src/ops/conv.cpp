@@ -361,11 +361,134 @@ struct MaxPoolState : OpState {
   // that column inside the input; per output column, its window's first column inside.
   std::vector<std::size_t> cell_lo, cell_hi;
   std::vector<std::uint32_t> first_col;
+  bool fast = false;  // the 2x2 stride-2 path (is_pool_2x2) made argmax
 };
 
 struct PoolState : OpState {
   PoolGeometry g;
 };
+
+// The cnn's pool: 2x2 windows, stride 2, no padding. Its windows never leave the input (an odd
+// last row or column is never read), so the fast path needs no clipping.
+bool is_pool_2x2(const PoolGeometry& g) {
+  return g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0;
+}
+
+// take ? x : y as a bit mask: GCC vectorizes it where a ?: on floats can stay a branch.
+inline float select_bits(bool take, float x, float y) {
+  const std::uint32_t mask = 0u - static_cast<std::uint32_t>(take);
+  std::uint32_t xb, yb;
+  std::memcpy(&xb, &x, sizeof xb);
+  std::memcpy(&yb, &y, sizeof yb);
+  xb = (xb & mask) | (yb & ~mask);
+  float out;
+  std::memcpy(&out, &xb, sizeof out);
+  return out;
+}
+
+// One step of the generic path's scan: a larger value or a NaN is taken (so the first maximum
+// wins ties and the last NaN wins, as in torch), its bits and its index.
+inline void take_if_larger(float v, std::uint32_t i, float& best, std::uint32_t& at) {
+  const bool take = (v > best) | (v != v);
+  best = select_bits(take, v, best);
+  at = take ? i : at;
+}
+
+// Outputs [o0, o0 + B) of output row oh of a 2x2 pool over a plane of width w: the four cells
+// of each window in row-major order, the same steps as the generic path (so the same bits and
+// indices). A fixed B lets GCC vectorize it whole (the stride-2 loads become permutes); a loop
+// over the row would leave the cnn's 12 outputs to its scalar remainder.
+template <std::size_t B>
+void max_pool_2x2_block(const float* __restrict plane, std::size_t w, std::size_t oh,
+                        std::size_t o0, float* __restrict best, std::uint32_t* __restrict at) {
+  const std::uint32_t top = static_cast<std::uint32_t>(2 * oh * w);
+  const std::uint32_t bottom = top + static_cast<std::uint32_t>(w);
+  const float* r0 = plane + top;
+  const float* r1 = plane + bottom;
+  float b[B];
+  std::uint32_t a[B];
+  for (std::size_t k = 0; k < B; ++k) {
+    const std::size_t o = o0 + k;
+    const std::uint32_t col = static_cast<std::uint32_t>(2 * o);
+    b[k] = -std::numeric_limits<float>::infinity();
+    a[k] = top + col;
+    take_if_larger(r0[2 * o], top + col, b[k], a[k]);
+    take_if_larger(r0[2 * o + 1], top + col + 1, b[k], a[k]);
+    take_if_larger(r1[2 * o], bottom + col, b[k], a[k]);
+    take_if_larger(r1[2 * o + 1], bottom + col + 1, b[k], a[k]);
+  }
+  for (std::size_t k = 0; k < B; ++k) {
+    best[o0 + k] = b[k];
+    at[o0 + k] = a[k];
+  }
+}
+
+// Output row oh (ow outputs, best and at point at its first) in blocks of B; the last block
+// ends at the row's end, overlapping the one before (the outputs it recomputes come out the
+// same).
+template <std::size_t B>
+void max_pool_2x2_row_blocks(const float* plane, std::size_t w, std::size_t oh, std::size_t ow,
+                             float* best, std::uint32_t* at) {
+  for (std::size_t o0 = 0; o0 < ow; o0 += B)
+    max_pool_2x2_block<B>(plane, w, oh, std::min(o0, ow - B), best, at);
+}
+
+void max_pool_2x2_row(const float* plane, std::size_t w, std::size_t oh, std::size_t ow,
+                      float* best, std::uint32_t* at) {
+  if (ow >= 8)
+    max_pool_2x2_row_blocks<8>(plane, w, oh, ow, best, at);
+  else if (ow >= 4)
+    max_pool_2x2_row_blocks<4>(plane, w, oh, ow, best, at);
+  else
+    max_pool_2x2_row_blocks<1>(plane, w, oh, ow, best, at);
+}
+
+// The backward of outputs [o0, o0 + B) of output row oh of a 2x2 pool: each window's four
+// cells get its gradient if they are its argmax and keep their bits if not (a select, not an
+// add of 0, which would turn -0 into +0). The windows do not overlap, so this is the generic
+// scatter's result. Fixed B, as in the forward; GCC vectorizes this with permutes, where a loop
+// over a row's cells (dy[k / 2]) became gathers.
+template <std::size_t B>
+void max_pool_2x2_backward_block(float* __restrict plane, std::size_t w, std::size_t oh,
+                                 std::size_t o0, const float* __restrict dy,
+                                 const std::uint32_t* __restrict at) {
+  const std::uint32_t top = static_cast<std::uint32_t>(2 * oh * w);
+  const std::uint32_t bottom = top + static_cast<std::uint32_t>(w);
+  float* __restrict r0 = plane + top;
+  float* __restrict r1 = plane + bottom;
+  float c00[B], c01[B], c10[B], c11[B];
+  for (std::size_t k = 0; k < B; ++k) {
+    const std::size_t o = o0 + k;
+    const std::uint32_t col = static_cast<std::uint32_t>(2 * o);
+    const std::uint32_t a = at[o];
+    const float d = dy[o];
+    const float d00 = r0[2 * o], d01 = r0[2 * o + 1], d10 = r1[2 * o], d11 = r1[2 * o + 1];
+    c00[k] = select_bits(a == top + col, d00 + d, d00);
+    c01[k] = select_bits(a == top + col + 1, d01 + d, d01);
+    c10[k] = select_bits(a == bottom + col, d10 + d, d10);
+    c11[k] = select_bits(a == bottom + col + 1, d11 + d, d11);
+  }
+  for (std::size_t k = 0; k < B; ++k) {
+    const std::size_t o = o0 + k;
+    r0[2 * o] = c00[k];
+    r0[2 * o + 1] = c01[k];
+    r1[2 * o] = c10[k];
+    r1[2 * o + 1] = c11[k];
+  }
+}
+
+// Output row oh's backward: blocks of 8, one of 4, then one output at a time (an overlapping
+// block, as in the forward, would add twice).
+void max_pool_2x2_backward_row(float* plane, std::size_t w, std::size_t oh, std::size_t ow,
+                               const float* dy, const std::uint32_t* at) {
+  std::size_t o0 = 0;
+  for (; o0 + 8 <= ow; o0 += 8) max_pool_2x2_backward_block<8>(plane, w, oh, o0, dy, at);
+  if (o0 + 4 <= ow) {
+    max_pool_2x2_backward_block<4>(plane, w, oh, o0, dy, at);
+    o0 += 4;
+  }
+  for (; o0 < ow; ++o0) max_pool_2x2_backward_block<1>(plane, w, oh, o0, dy, at);
+}
 
 }  // namespace
 
@@ -378,15 +501,28 @@ static void max_pool2d_backward(Tape& t, const Node& node) {
   const float* dy = node.grad.data();
   float* dxs = dx->data();
   const std::uint32_t* arg = s.argmax.data();
+  const bool fast = s.fast;
   auto task = [&](std::size_t n) {
-    for (std::size_t p = n * g.c; p < (n + 1) * g.c; ++p)
+    for (std::size_t p = n * g.c; p < (n + 1) * g.c; ++p) {
+      if (fast) {
+        for (std::size_t oh = 0; oh < g.oh; ++oh) {
+          const std::size_t o = p * out_plane + oh * g.ow;
+          max_pool_2x2_backward_row(dxs + p * in_plane, g.w, oh, g.ow, dy + o, arg + o);
+        }
+        continue;
+      }
       for (std::size_t o = p * out_plane; o < (p + 1) * out_plane; ++o)
         dxs[p * in_plane + arg[o]] += dy[o];
+    }
   };
   parallel_for(g.n, task);
 }
 
-Var max_pool2d(Var input, Size2 kernel_size, Size2 stride, Size2 padding) {
+namespace {
+
+// max_pool2d; allow_fast = false keeps even a 2x2 stride-2 pool on the generic path (for the
+// test that compares the two).
+Var max_pool2d_impl(Var input, Size2 kernel_size, Size2 stride, Size2 padding, bool allow_fast) {
   const Tensor& xv = input.value();
   const PoolGeometry g = plan_pool("max_pool2d", xv, kernel_size, stride, padding);
   if (g.h * g.w > std::numeric_limits<std::uint32_t>::max())
@@ -400,6 +536,18 @@ Var max_pool2d(Var input, Size2 kernel_size, Size2 stride, Size2 padding) {
   const float* xs = xv.data();
   float* ys = y.data();
   std::uint32_t* arg = s.argmax.data();
+  s.fast = allow_fast && is_pool_2x2(g);
+  if (s.fast) {
+    auto task = [&](std::size_t n) {
+      for (std::size_t p = n * g.c; p < (n + 1) * g.c; ++p)
+        for (std::size_t oh = 0; oh < g.oh; ++oh) {
+          const std::size_t o = (p * g.oh + oh) * g.ow;
+          max_pool_2x2_row(xs + p * g.h * g.w, g.w, oh, g.ow, ys + o, arg + o);
+        }
+    };
+    parallel_for(g.n, task);
+    return t.finish(out);
+  }
   s.cell_lo.resize(g.kw);
   s.cell_hi.resize(g.kw);
   for (std::size_t kj = 0; kj < g.kw; ++kj)
@@ -456,6 +604,18 @@ Var max_pool2d(Var input, Size2 kernel_size, Size2 stride, Size2 padding) {
   parallel_for(g.n, task);
   return t.finish(out);
 }
+
+}  // namespace
+
+Var max_pool2d(Var input, Size2 kernel_size, Size2 stride, Size2 padding) {
+  return max_pool2d_impl(input, kernel_size, stride, padding, true);
+}
+
+namespace detail {
+Var max_pool2d_generic(Var input, Size2 kernel_size, Size2 stride, Size2 padding) {
+  return max_pool2d_impl(input, kernel_size, stride, padding, false);
+}
+}  // namespace detail
 
 static void avg_pool2d_backward(Tape& t, const Node& node) {
   Tensor* dx = t.grad_at(node.inputs[0]);
