@@ -59,25 +59,38 @@ TEST(DistributedSingleProcess, AnEmptyShardGetsZeroGradientsAndBadRowCountsThrow
 }
 
 TEST(BatchIterator, RemembersTheRowsOfItsLastShardAndOfThatShardsGlobalBatch) {
-  const Dataset d = tiny(11);
-  BatchIterator it(d, 4, false, 0);
+  // Batches of 20 rows are two blocks (16 + 4) for three ranks: rank r gets blocks
+  // [r*2/3, (r+1)*2/3), so rank 1 the first 16 rows; the last batch (5 rows, one block) goes
+  // to rank 2 alone.
+  const Dataset d = tiny(45);
+  BatchIterator it(d, 20, false, 0);
   it.set_shard(1, 3);
   Batch b;
   EXPECT_EQ(it.last_rows(), 0u);
-  ASSERT_TRUE(it.next(b));  // rows [1, 2) of 4
-  EXPECT_EQ(it.last_rows(), 1u);
-  EXPECT_EQ(it.last_global_rows(), 4u);
   ASSERT_TRUE(it.next(b));
-  ASSERT_TRUE(it.next(b));  // the last batch, 3 rows: one each
-  EXPECT_EQ(it.last_rows(), b.size());
-  EXPECT_EQ(it.last_global_rows(), 3u);
+  EXPECT_EQ(it.last_rows(), 16u);
+  EXPECT_EQ(it.last_global_rows(), 20u);
+  EXPECT_EQ(b.global_offset, 0u);
+  ASSERT_TRUE(it.next(b));
+  EXPECT_EQ(b.run_position, 20u);
+  ASSERT_TRUE(it.next(b));
+  EXPECT_EQ(it.last_rows(), 0u);
+  EXPECT_EQ(it.last_global_rows(), 5u);
+  BatchIterator last(d, 20, false, 0);
+  last.set_shard(2, 3);
+  last.begin_epoch(1);
+  ASSERT_TRUE(last.next(b));
+  EXPECT_EQ(b.size(), 4u);
+  EXPECT_EQ(b.global_offset, 16u);
+  EXPECT_EQ(b.run_position, 45u + 16u) << "epoch 1 starts after epoch 0's 45 samples";
 }
 
 TEST(Fit, AnEmptyShardSkipsForwardAndBackwardButStillCallsAfterBackwardAndSteps) {
-  // 5 rows in batches of 2: the last batch has one row, which goes to rank 1 of 2 (rows
-  // [r*n/W, (r+1)*n/W)), so rank 0 gets nothing of it.
-  const Dataset d = tiny(5);
-  BatchIterator it(d, 2, false, 0);
+  // 37 rows in batches of 18 (blocks of 16 + 2): rank 0 of 2 gets the first block of each;
+  // the last batch has one row, one block, which goes to rank 1 (blocks [r*b/W, (r+1)*b/W)),
+  // so rank 0 gets nothing of it.
+  const Dataset d = tiny(37);
+  BatchIterator it(d, 18, false, 0);
   it.set_shard(0, 2);
   Rng rng(0);
   Sequential model;
@@ -91,7 +104,7 @@ TEST(Fit, AnEmptyShardSkipsForwardAndBackwardButStillCallsAfterBackwardAndSteps)
     dist::all_reduce_gradients(model.parameters(), it.last_rows(), it.last_global_rows());
   };
   const FitResult r = fit(model, sgd, it, nullptr, options);
-  EXPECT_EQ(rows, (std::vector<std::size_t>{1, 1, 0}));
+  EXPECT_EQ(rows, (std::vector<std::size_t>{16, 16, 0}));
   EXPECT_EQ(sgd.steps(), 3);
   for (Parameter* p : model.parameters())
     for (float v : p->value) EXPECT_TRUE(std::isfinite(v));

@@ -151,6 +151,7 @@ void Tape::clear() {
   size_ = 0;
   ++generation_;
   backpropagated_ = false;
+  has_run_position_ = false;
 }
 
 void Tape::backward(Var loss) {

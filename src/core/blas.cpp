@@ -97,4 +97,20 @@ void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, float a
   parallel_for(blocks.count, block_gemm);
 }
 
+void gemm_batch_rows(bool tb, std::size_t rows, std::size_t n, std::size_t k, const float* a,
+                     std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
+                     std::size_t ldc) {
+  for (std::size_t r = 0; r < rows; r += kBatchBlock)
+    gemm(false, tb, std::min(kBatchBlock, rows - r), n, k, 1.0f, a + r * lda, lda, b, ldb, beta,
+         c + r * ldc, ldc);
+}
+
+void gemm_sum_batch_rows(std::size_t rows, std::size_t m, std::size_t n, const float* a,
+                         std::size_t lda, const float* b, std::size_t ldb, float* c,
+                         std::size_t ldc) {
+  for (std::size_t r = 0; r < rows; r += kBatchBlock)
+    gemm(true, false, m, n, std::min(kBatchBlock, rows - r), 1.0f, a + r * lda, lda, b + r * ldb,
+         ldb, 1.0f, c, ldc);
+}
+
 }  // namespace tg::detail

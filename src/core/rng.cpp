@@ -4,12 +4,19 @@
 
 namespace tg {
 
-namespace {
-std::uint64_t splitmix64(std::uint64_t& x) {
-  std::uint64_t z = (x += 0x9E3779B97F4A7C15ull);
+std::uint64_t splitmix64(std::uint64_t x) {
+  std::uint64_t z = x + 0x9E3779B97F4A7C15ull;
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
   return z ^ (z >> 31);
+}
+
+namespace {
+// The generator form: advances x.
+std::uint64_t splitmix64_next(std::uint64_t& x) {
+  const std::uint64_t z = splitmix64(x);
+  x += 0x9E3779B97F4A7C15ull;
+  return z;
 }
 std::uint64_t rotl(std::uint64_t x, int k) {
   return (x << k) | (x >> (64 - k));
@@ -18,7 +25,7 @@ constexpr double kTwoPi = 6.283185307179586476925286766559;
 }  // namespace
 
 Rng::Rng(std::uint64_t seed) {
-  for (auto& word : s_) word = splitmix64(seed);
+  for (auto& word : s_) word = splitmix64_next(seed);
 }
 
 std::uint64_t Rng::next() {

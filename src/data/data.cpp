@@ -1,6 +1,7 @@
 #include "tapegrad/data/data.hpp"
 
 #include "tapegrad/core/rng.hpp"
+#include "tapegrad/core/threads.hpp"
 
 #include <zlib.h>
 
@@ -18,13 +19,6 @@ namespace {
 bool file_exists(const std::string& path) {
   struct stat st;
   return ::stat(path.c_str(), &st) == 0;
-}
-
-std::uint64_t splitmix64(std::uint64_t x) {
-  std::uint64_t z = x + 0x9E3779B97F4A7C15ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
 }
 
 void shuffle(std::vector<std::size_t>& v, Rng& rng) {
@@ -421,8 +415,12 @@ bool BatchIterator::next(Batch& batch) {
     position_ = n;
     return false;
   }
-  const std::size_t lo = position_ + rank_ * global / world_size_;
-  const std::size_t hi = position_ + (rank_ + 1) * global / world_size_;
+  const std::size_t blocks = (global + kBatchBlock - 1) / kBatchBlock;
+  const std::size_t offset = std::min(global, rank_ * blocks / world_size_ * kBatchBlock);
+  const std::size_t end = std::min(global, (rank_ + 1) * blocks / world_size_ * kBatchBlock);
+  const std::size_t lo = position_ + offset, hi = position_ + end;
+  batch.global_offset = offset;
+  batch.run_position = epoch_ * samples_per_epoch() + lo;
   position_ += global;
 
   const std::size_t rows = hi - lo, f = data_.features();

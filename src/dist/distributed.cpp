@@ -12,7 +12,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
+#include <memory>
 #include <string>
 
 namespace tg::dist {
@@ -183,6 +185,75 @@ void all_reduce_gradients(const std::vector<Parameter*>& params, std::size_t loc
 
 void all_reduce_gradients(const std::vector<Parameter*>& params, const Batch& batch) {
   all_reduce_gradients(params, batch.size(), batch.global_size);
+}
+
+namespace {
+// One message of the chain: every gradient, then the step's sums (doubles), as bytes.
+struct ChainBuffer {
+  std::vector<Parameter*> params;
+  std::size_t floats = 0;
+  std::vector<unsigned char> bytes;
+
+  int pack(const std::vector<double>& sums) {
+    bytes.resize(floats * sizeof(float) + sums.size() * sizeof(double));
+    unsigned char* out = bytes.data();
+    for (const Parameter* p : params) {
+      std::memcpy(out, p->grad.data(), p->grad.size() * sizeof(float));
+      out += p->grad.size() * sizeof(float);
+    }
+    std::memcpy(out, sums.data(), sums.size() * sizeof(double));
+    return size_of(sums);
+  }
+  void unpack(std::vector<double>& sums) const {
+    const unsigned char* in = bytes.data();
+    for (Parameter* p : params) {
+      std::memcpy(p->grad.data(), in, p->grad.size() * sizeof(float));
+      in += p->grad.size() * sizeof(float);
+    }
+    std::memcpy(sums.data(), in, sums.size() * sizeof(double));
+  }
+  int size_of(const std::vector<double>& sums) {
+    const std::size_t n = floats * sizeof(float) + sums.size() * sizeof(double);
+    if (n > static_cast<std::size_t>(std::numeric_limits<int>::max()))
+      throw Error("tg::dist::chained_exchange: more than 2^31 - 1 bytes of gradients");
+    bytes.resize(n);
+    return static_cast<int>(n);
+  }
+};
+}  // namespace
+
+StepExchange chained_exchange(const std::vector<Parameter*>& params) {
+  auto buffer = std::make_shared<ChainBuffer>();
+  buffer->params = params;
+  buffer->floats = total_floats(params, true, "chained_exchange");
+  StepExchange e;
+  e.receive = [buffer](std::vector<double>& sums) {
+    if (!active() || g_size == 1 || g_rank == 0) return;
+    const double start = now_seconds();
+    const int count = buffer->size_of(sums);
+    check(MPI_Recv(buffer->bytes.data(), count, MPI_BYTE, g_rank - 1, 0, MPI_COMM_WORLD,
+                   MPI_STATUS_IGNORE),
+          "MPI_Recv");
+    buffer->unpack(sums);
+    g_stats.mpi_seconds += now_seconds() - start;
+  };
+  e.pass_on = [buffer](std::vector<double>& sums) {
+    if (!active() || g_size == 1) return;
+    const double start = now_seconds();
+    const int count = buffer->pack(sums);
+    if (g_rank + 1 < g_size)
+      check(MPI_Send(buffer->bytes.data(), count, MPI_BYTE, g_rank + 1, 0, MPI_COMM_WORLD),
+            "MPI_Send");
+    // The last rank's sums are the global batch's.
+    check(MPI_Bcast(buffer->bytes.data(), count, MPI_BYTE, g_size - 1, MPI_COMM_WORLD),
+          "MPI_Bcast");
+    if (g_rank != g_size - 1) buffer->unpack(sums);
+    g_stats.calls++;
+    g_stats.floats = buffer->floats;
+    g_stats.mpi_seconds += now_seconds() - start;
+    g_stats.seconds += now_seconds() - start;
+  };
+  return e;
 }
 
 void all_reduce_sum(double* values, std::size_t count) {

@@ -61,6 +61,10 @@ void all_reduce_gradients(const std::vector<Parameter*>& params, const Batch& ba
   all_reduce_gradients(params, batch.size(), batch.global_size);
 }
 
+StepExchange chained_exchange(const std::vector<Parameter*>&) {
+  return {[](std::vector<double>&) {}, [](std::vector<double>&) {}};
+}
+
 void all_reduce_sum(double*, std::size_t) {}
 void barrier() {}
 CommunicationStats communication_stats() {

@@ -7,8 +7,9 @@
 // backward permutes the output gradient to C_out x N*P and makes two GEMMs per group: the
 // weight gradient (dY_g . cols_g^T) and the column gradient (W_g^T . dY_g), which col2im adds
 // back onto the input gradient. Every product goes through detail::gemm (blocks fixed by the
-// shape), and the loops around it are split over images, so results are bit-identical for any
-// thread count. The column and product buffers live in the op's state and are reused.
+// shape), one call per block of detail::kBatchBlock images, and the loops around it are split
+// over images, so results are bit-identical for any thread count and any split of the batch. The
+// column and product buffers live in the op's state and are reused.
 #include "tapegrad/ops/conv.hpp"
 
 #include "core/blas.hpp"
@@ -132,6 +133,15 @@ void col2im_add(const ConvGeometry& g, const float* dcols, float* dx, std::size_
   }
 }
 
+// Runs f(first image, image count) for the batch's blocks of detail::kBatchBlock images. Each
+// block's columns are their own gemm calls, so an image's results do not depend on how many
+// images the batch has or how it is split over ranks (which get whole blocks).
+template <class F>
+void for_each_sample_block(const ConvGeometry& g, F f) {
+  for (std::size_t first = 0; first < g.n; first += detail::kBatchBlock)
+    f(first, std::min(detail::kBatchBlock, g.n - first));
+}
+
 }  // namespace
 
 static void conv_backward(Tape& t, const Node& node) {
@@ -148,25 +158,33 @@ static void conv_backward(Tape& t, const Node& node) {
     for (std::size_t co = 0; co < g.c_out; ++co)
       std::copy(dy + (n * g.c_out + co) * P, dy + (n * g.c_out + co + 1) * P,
                 dyt + co * NP + n * P);
+  // Sums over the batch (bias and weight gradients) go one block of images at a time onto
+  // what the gradient holds, in order (see for_each_sample_block).
   if (node.inputs.size() == 3)
-    if (Tensor* db = t.grad_at(node.inputs[2])) {
-      for (std::size_t co = 0; co < g.c_out; ++co) {
-        const float* row = dyt + co * NP;
-        double sum = 0.0;
-        for (std::size_t j = 0; j < NP; ++j) sum += row[j];
-        db->data()[co] += static_cast<float>(sum);
-      }
-    }
+    if (Tensor* db = t.grad_at(node.inputs[2]))
+      for_each_sample_block(g, [&](std::size_t first, std::size_t count) {
+        for (std::size_t co = 0; co < g.c_out; ++co) {
+          const float* row = dyt + co * NP + first * P;
+          double sum = 0.0;
+          for (std::size_t j = 0; j < count * P; ++j) sum += row[j];
+          db->data()[co] += static_cast<float>(sum);
+        }
+      });
   if (Tensor* dw = t.grad_at(node.inputs[1]))
-    for (std::size_t gi = 0; gi < g.groups; ++gi)
-      gemm(false, true, cg, kg, NP, 1.0f, dyt + gi * cg * NP, NP, s.cols.data() + gi * kg * NP, NP,
-           1.0f, dw->data() + gi * cg * kg, kg);
+    for_each_sample_block(g, [&](std::size_t first, std::size_t count) {
+      for (std::size_t gi = 0; gi < g.groups; ++gi)
+        gemm(false, true, cg, kg, count * P, 1.0f, dyt + gi * cg * NP + first * P, NP,
+             s.cols.data() + gi * kg * NP + first * P, NP, 1.0f, dw->data() + gi * cg * kg, kg);
+    });
   if (Tensor* dx = t.grad_at(node.inputs[0])) {
     const float* w = t.value_at(node.inputs[1]).data();
     resize(s.dcols, g.rows(), NP);
-    for (std::size_t gi = 0; gi < g.groups; ++gi)
-      gemm(true, false, kg, NP, cg, 1.0f, w + gi * cg * kg, kg, dyt + gi * cg * NP, NP, 0.0f,
-           s.dcols.data() + gi * kg * NP, NP);
+    for_each_sample_block(g, [&](std::size_t first, std::size_t count) {
+      for (std::size_t gi = 0; gi < g.groups; ++gi)
+        gemm(true, false, kg, count * P, cg, 1.0f, w + gi * cg * kg, kg,
+             dyt + gi * cg * NP + first * P, NP, 0.0f, s.dcols.data() + gi * kg * NP + first * P,
+             NP);
+    });
     const float* dcols = s.dcols.data();
     float* dxs = dx->data();
     auto task = [&](std::size_t n) { col2im_add(g, dcols, dxs, n); };
@@ -254,9 +272,11 @@ Var conv_impl(const char* op, bool one_d, Var x, Var weight, const Var* bias, Si
   auto unfold = [&](std::size_t n) { im2col(g, xs, cols, n); };
   parallel_for(g.n, unfold);
   const std::size_t kg = g.group_rows(), cg = g.group_out();
-  for (std::size_t gi = 0; gi < groups; ++gi)
-    gemm(false, false, cg, NP, kg, 1.0f, wv.data() + gi * cg * kg, kg, cols + gi * kg * NP, NP,
-         0.0f, s.work.data() + gi * cg * NP, NP);
+  for_each_sample_block(g, [&](std::size_t first, std::size_t count) {
+    for (std::size_t gi = 0; gi < groups; ++gi)
+      gemm(false, false, cg, count * P, kg, 1.0f, wv.data() + gi * cg * kg, kg,
+           cols + gi * kg * NP + first * P, NP, 0.0f, s.work.data() + gi * cg * NP + first * P, NP);
+  });
   // C_out x N*P -> N x C_out x P, plus the bias.
   const float* prod = s.work.data();
   float* ys = y.data();

@@ -1,6 +1,7 @@
 // Matrix products: forward and backward side by side. Every product goes through
 // detail::gemm (OpenBLAS, split over tapegrad's pool in fixed blocks), and the backward
-// uses transpose flags instead of copies.
+// uses transpose flags instead of copies. dense's batch rows go in blocks of
+// detail::kBatchBlock (core/blas.hpp), so its results do not depend on how a batch is split.
 #include "tapegrad/ops/linalg.hpp"
 
 #include "core/blas.hpp"
@@ -39,9 +40,9 @@ static void dense_backward(Tape& t, const Node& n) {
   const Tensor& w = t.value_at(n.inputs[1]);
   const std::size_t m = rows(x), k = cols(x), c = cols(w);
   if (Tensor* dx = t.grad_at(n.inputs[0]))
-    gemm(false, true, m, k, c, 1.0f, n.grad.data(), c, w.data(), c, 1.0f, dx->data(), k);
+    detail::gemm_batch_rows(true, m, k, c, n.grad.data(), c, w.data(), c, 1.0f, dx->data(), k);
   if (Tensor* dw = t.grad_at(n.inputs[1]))
-    gemm(true, false, k, c, m, 1.0f, x.data(), k, n.grad.data(), c, 1.0f, dw->data(), c);
+    detail::gemm_sum_batch_rows(m, k, c, x.data(), k, n.grad.data(), c, dw->data(), c);
   if (n.inputs.size() == 3)
     if (Tensor* db = t.grad_at(n.inputs[2])) add_column_sums(n.grad, *db);
 }
@@ -68,7 +69,7 @@ Var dense_impl(Var x, Var W, const Var* b) {
     for (std::size_t i = 0; i < m; ++i) std::copy(bv->begin(), bv->end(), y.data() + i * c);
     beta = 1.0f;  // the GEMM adds x.W onto the bias rows
   }
-  gemm(false, false, m, c, k, 1.0f, xv.data(), k, wv.data(), c, beta, y.data(), c);
+  detail::gemm_batch_rows(false, m, c, k, xv.data(), k, wv.data(), c, beta, y.data(), c);
   return t.finish(out);
 }
 }  // namespace

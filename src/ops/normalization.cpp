@@ -2,6 +2,7 @@
 #include "tapegrad/ops/normalization.hpp"
 
 #include "ops/op_util.hpp"
+#include "tapegrad/core/rng.hpp"
 
 #include <algorithm>
 #include <array>
@@ -294,7 +295,22 @@ Var dropout(Var x, float p, Rng& rng) {
   Tensor& mask = t.state<DropoutState>(out).mask;
   resize(mask, xv.shape());
   const float keep_scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
-  for (float& m : mask) m = rng.uniform() >= p ? keep_scale : 0.0f;
+  if (t.has_run_position() && xv.dimension() > 0 && xv.shape(0) > 0) {
+    // Keyed by the sample's place in the run and by this op's place on the tape, not by how
+    // many masks came before: the same bits for any split of the batch over ranks. The
+    // generator is only read (its state is the layer's seed for the whole run).
+    const Rng::State st = rng.state();
+    std::uint64_t key = splitmix64(out.index());
+    for (std::uint64_t word : st) key = splitmix64(key ^ word);
+    const std::size_t batch = xv.shape(0), per_row = xv.size() / batch;
+    for (std::size_t r = 0; r < batch; ++r) {
+      Rng row(key ^ splitmix64(t.run_position() + r));
+      float* m = mask.data() + r * per_row;
+      for (std::size_t j = 0; j < per_row; ++j) m[j] = row.uniform() >= p ? keep_scale : 0.0f;
+    }
+  } else {
+    for (float& m : mask) m = rng.uniform() >= p ? keep_scale : 0.0f;
+  }
   Tensor& y = t.output(out, xv.shape());
   const std::size_t count = xv.size();
   for (std::size_t i = 0; i < count; ++i) y.data()[i] = xv.data()[i] * mask.data()[i];

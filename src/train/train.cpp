@@ -1,6 +1,8 @@
 #include "tapegrad/train/train.hpp"
 
 #include "tapegrad/core/threads.hpp"
+#include "tapegrad/ops/arith.hpp"
+#include "tapegrad/ops/reduce.hpp"
 
 #include <unistd.h>
 
@@ -209,13 +211,52 @@ std::optional<double> find_metric(const std::vector<MetricValue>& values, const 
   return std::nullopt;
 }
 
-Var default_loss(Var output, const Batch& batch) {
-  if (!batch.labels.empty()) return softmax_cross_entropy(output, batch.labels);
+namespace {
+// default_loss before its reduction: one loss per sample (cross-entropy) or per target value
+// (squared error).
+Var default_losses(Var output, const Batch& batch, Reduction reduction) {
+  if (!batch.labels.empty()) return softmax_cross_entropy(output, batch.labels, reduction);
   if (batch.targets.dimension() == 0)
     throw Error("default_loss: the batch has neither labels nor targets");
   // mse broadcasts: an N output against N x 1 targets would silently become N x N.
   check_same_shape(output.value(), batch.targets, "default_loss (mean squared error)");
-  return mse(output, batch.targets);
+  return mse(output, batch.targets, reduction);
+}
+
+// One training step's loss. With `share` (an exchange combines the shards), the shard's
+// share of the global batch's mean: the sum of the shard's losses times 1 / (the global
+// batch's count). Each row's gradient then has the same bits however the batch is split, and
+// the shards' gradients add up to the global batch's. Without it, the shard's mean (what
+// tg::dist::all_reduce_gradients expects; the same when the shard is the whole batch).
+// `losses` gets the shard's losses in order (a user loss: its mean times the rows), and
+// `per_sample` how many losses a sample has.
+Var shard_loss(const LossFunction& user_loss, Var output, const Batch& batch, bool share,
+               std::vector<double>& losses, std::size_t& per_sample) {
+  const std::size_t n = batch.size();
+  const std::size_t global = share && batch.global_size ? batch.global_size : n;
+  losses.clear();
+  if (user_loss) {  // a mean over the shard's rows: weighted by the shard's share
+    Var loss = user_loss(output, batch);
+    losses.push_back(loss.item() * static_cast<double>(n));
+    per_sample = 1;
+    return n == global ? loss : loss * static_cast<float>(static_cast<double>(n) / global);
+  }
+  Var each = default_losses(output, batch, Reduction::none);
+  const Tensor& v = each.value();
+  losses.assign(v.begin(), v.end());
+  per_sample = n ? v.size() / n : 1;
+  return sum(each) * static_cast<float>(1.0 / static_cast<double>(global * per_sample));
+}
+
+// start + every loss, one at a time in order (the order one process adds them in).
+double add_in_order(double start, const std::vector<double>& losses) {
+  for (double l : losses) start += l;
+  return start;
+}
+}  // namespace
+
+Var default_loss(Var output, const Batch& batch) {
+  return default_losses(output, batch, Reduction::mean);
 }
 
 // ---- evaluate ----
@@ -374,7 +415,8 @@ FitResult fit(Module& model, Optimizer& optimizer, BatchIterator& train, BatchIt
   }
   FlushDenormalsScope flush_denormals;
   FitResult result;
-  const LossFunction loss_fn = options.loss ? options.loss : LossFunction(default_loss);
+  const bool exchange = options.exchange.receive && options.exchange.pass_on;
+  std::vector<double> losses, step_sums;
   const std::vector<Parameter*> params = model.parameters();
   std::optional<EarlyStopping> stopper;
   if (options.early_stopping_patience > 0)
@@ -392,37 +434,57 @@ FitResult fit(Module& model, Optimizer& optimizer, BatchIterator& train, BatchIt
     ProgressBar bar(train.samples_per_epoch(),
                     "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(options.epochs));
     const double start = now_seconds();
-    double loss_sum = 0.0;
-    std::size_t seen = 0, global_seen = 0;
+    // This rank's sums of losses (per_sample per sample) and counts, and with an exchange the
+    // global batches' (the same bits on every rank).
+    double loss_sum = 0.0, global_loss_sum = 0.0, global_correct = 0.0;
+    std::size_t seen = 0, global_seen = 0, per_sample = 1;
     MetricSums sums(task.regression, task.columns);
     buffer.clear();
     while (train.next(batch)) {
       tape.clear();
       optimizer.zero_grad();
-      // A data-parallel shard can be empty (a short last batch split over more ranks than it
-      // has rows): no forward or backward then, but the step still happens, so that every
-      // rank takes part in after_backward's all-reduce and applies the same update.
+      // A data-parallel shard can be empty (a short last batch with fewer blocks than there
+      // are ranks): no forward or backward then, but the step still happens, so that every
+      // rank takes part in the exchange and applies the same update.
       const std::size_t n = batch.size();
-      Var output, loss;
+      const std::size_t correct_before = sums.correct;
+      Var loss;
       if (n > 0) {
-        output = model(tape.constant(batch.images));
+        tape.set_run_position(batch.run_position);
+        Var output = model(tape.constant(batch.images));
         add_batch(sums, output.value(), batch, where);
-        loss = loss_fn(output, batch);
-        tape.backward(loss);
+        loss = shard_loss(options.loss, output, batch, exchange, losses, per_sample);
         if (!options.metrics.empty()) buffer.add(output.value(), batch);
+      } else {
+        losses.clear();
+      }
+      const double shard_loss_sum = add_in_order(0.0, losses);
+      if (exchange) {
+        // The step's sums continue from where the previous ranks' stopped, as one process's.
+        step_sums.assign(3, 0.0);
+        options.exchange.receive(step_sums);
+        step_sums[0] = add_in_order(step_sums[0], losses);
+        step_sums[1] += static_cast<double>(sums.correct - correct_before);
+        step_sums[2] += static_cast<double>(n);
+      }
+      if (n > 0) tape.backward(loss);
+      if (exchange) {
+        options.exchange.pass_on(step_sums);
+        global_loss_sum += step_sums[0];
+        global_correct += step_sums[1];
       }
       if (options.after_backward) options.after_backward(tape, step);
       if (options.clip_grad_norm > 0.0f) clip_grad_norm(params, options.clip_grad_norm);
       optimizer.step();
 
-      const double value = n > 0 ? loss.item() : 0.0;
-      loss_sum += value * static_cast<double>(n);
+      loss_sum += shard_loss_sum;
       seen += n;
       global_seen += batch.global_size;
+      const double value = n > 0 ? shard_loss_sum / static_cast<double>(n * per_sample) : 0.0;
       if (options.on_batch) options.on_batch(step, value);
       ++step;
       if (options.progress)
-        bar.update(global_seen, seen ? loss_sum / static_cast<double>(seen) : 0.0,
+        bar.update(global_seen, seen ? loss_sum / static_cast<double>(seen * per_sample) : 0.0,
                    task.regression ? std::nullopt : std::optional<double>(sums.accuracy()));
     }
     bar.finish();
@@ -430,9 +492,16 @@ FitResult fit(Module& model, Optimizer& optimizer, BatchIterator& train, BatchIt
     EpochMetrics m;
     m.epoch = epoch;
     m.train_seconds = now_seconds() - start;
-    m.train_loss = seen ? loss_sum / static_cast<double>(seen) : 0.0;
+    m.train_loss = seen ? loss_sum / static_cast<double>(seen * per_sample) : 0.0;
     m.train_accuracy = task.regression ? 0.0 : sums.accuracy();
     m.train_metrics = sums.values();
+    if (exchange && global_seen > 0) {  // the whole global batches', not this rank's shards'
+      m.train_loss = global_loss_sum / static_cast<double>(global_seen * per_sample);
+      if (!task.regression) {
+        m.train_accuracy = global_correct / static_cast<double>(global_seen);
+        m.train_metrics = {{"accuracy", m.train_accuracy}};
+      }
+    }
     append_user_metrics(options.metrics, buffer, m.train_metrics);
     // Over all data-parallel shards (global_seen == seen in one process).
     m.samples_per_second =

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # usage: models_under_mpirun.sh BUILD_DIR MNIST_DIR MPIEXEC
 # Every --model of the demo trains under mpirun on 2 ranks (a global batch split in two), saves
-# a checkpoint that --eval reads back with the accuracy the run printed, and the models without
-# dropout or batch norm (lenet, lstm) end within 1e-4 of one process; the cnn's dropout masks
-# are drawn per rank, so it is only checked to train. Exit 77 (skipped) without MNIST.
+# a checkpoint that --eval reads back with the accuracy the run printed. lenet and the cnn
+# (dropout masks keyed by the sample) end with the bits of one process; the lstm within 1e-4
+# (its weights serve every time step, so its gradient sums are not in the batch's block
+# order, see include/tapegrad/dist/distributed.hpp). Exit 77 (skipped) without MNIST.
 set -euo pipefail
 build=$1 data=$2 mpiexec=$3
 if [ ! -s "$data/train-images-idx3-ubyte" ] && [ ! -s "$data/train-images-idx3-ubyte.gz" ]; then
@@ -25,10 +26,13 @@ for model in lenet cnn lstm; do
     exit 1
   fi
   echo "ok: $model trains on 2 ranks (test accuracy $accuracy, read back by --eval)"
-  if [ "$model" != cnn ]; then
-    "$build/tapegrad-mnist" "${args[@]}" --save "$scratch/$model-one.tg" >/dev/null
+  "$build/tapegrad-mnist" "${args[@]}" --save "$scratch/$model-one.tg" >/dev/null
+  if [ "$model" = lstm ]; then
     "$build/tapegrad-inspect" "$scratch/$model-one.tg" --diff "$scratch/$model-two.tg" \
-      --tolerance 1e-4 --tensors-only
+      --tolerance 1e-4 --tensors-only >/dev/null
     echo "ok: $model on 2 ranks within 1e-4 of one process"
+  else
+    "$build/tapegrad-inspect" "$scratch/$model-one.tg" --diff "$scratch/$model-two.tg" >/dev/null
+    echo "ok: $model on 2 ranks gives the bits of one process"
   fi
 done

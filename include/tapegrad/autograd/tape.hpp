@@ -97,6 +97,17 @@ class Tape {
   // state, so the next step of the same shapes allocates nothing.
   void clear();
 
+  // Where this tape's batch rows are in the training run (tg::Batch::run_position), set by
+  // tg::fit for each step and forgotten by clear(). Ops that draw randomness per sample
+  // (dropout) key it by this position, so a sample gets the same mask whichever rank or
+  // shard computes it; without it they draw from their Rng in sequence.
+  void set_run_position(std::uint64_t first_row) {
+    run_position_ = first_row;
+    has_run_position_ = true;
+  }
+  bool has_run_position() const { return has_run_position_; }
+  std::uint64_t run_position() const { return run_position_; }
+
   std::size_t size() const { return size_; }
   const Node& node(std::size_t index) const;
   std::uint32_t generation() const { return generation_; }
@@ -141,6 +152,8 @@ class Tape {
   std::size_t size_ = 0;
   std::uint32_t generation_ = 1;
   bool backpropagated_ = false;
+  bool has_run_position_ = false;
+  std::uint64_t run_position_ = 0;
 };
 
 // Changes a thread-local setting for the lifetime of a scope, then restores it.

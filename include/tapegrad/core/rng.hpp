@@ -8,6 +8,9 @@
 
 namespace tg {
 
+// One step of splitmix64 from state x: a well-mixed 64-bit hash of x (seeds and keys).
+std::uint64_t splitmix64(std::uint64_t x);
+
 // xoshiro256** seeded through splitmix64: the same seed gives the same numbers on every
 // machine and standard library (unlike std::normal_distribution, whose output differs).
 class Rng {

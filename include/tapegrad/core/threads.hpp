@@ -1,4 +1,4 @@
-// Compute settings: the thread budget and denormal flushing.
+// Compute settings: the thread budget, denormal flushing and the batch block.
 #pragma once
 
 #include <cstddef>
@@ -16,6 +16,13 @@ std::size_t num_threads();
 // starts (set_num_threads), so nothing is needed; this sets it right away. It no longer
 // re-executes the program (the name stays for programs that call it).
 void restart_with_single_threaded_blas(char** argv);
+// Batch rows are computed in blocks of kBatchBlock rows counted from the first row of the
+// global batch (dense and convolution products, their batch sums). A data-parallel shard is a
+// whole number of blocks (BatchIterator::set_shard), so every row is computed by the same
+// calls whatever the split over ranks, and sums over the batch add block after block in the
+// same order: the bits of one process.
+constexpr std::size_t kBatchBlock = 16;
+
 // Within this scope the calling thread flushes denormal floats to zero (FTZ/DAZ). Denormals
 // appear in late training and can make every float operation ~100x slower; tg::fit and
 // tg::evaluate use this scope. Pool threads run each block of a parallel region in the float

@@ -121,6 +121,11 @@ struct Batch {
   Tensor targets;                    // size() x target_size, regression (rank 0 otherwise)
   std::vector<std::size_t> indices;  // which samples of the dataset, in batch order
   std::size_t global_size = 0;       // rows of the whole global batch (all shards together)
+  // Where this shard's first row is: its row in the global batch, and its place in the run
+  // (epoch * samples_per_epoch + its position in the epoch's order), which keys per-sample
+  // randomness such as dropout masks identically for any split over ranks.
+  std::size_t global_offset = 0;
+  std::uint64_t run_position = 0;
   std::size_t size() const { return indices.size(); }
 };
 
@@ -129,10 +134,11 @@ struct Batch {
 // order of epoch k exactly. The last partial batch is included unless drop_last.
 //
 // Sharding for data-parallel training: after set_shard(rank, world_size), every global batch
-// (the same batches as without sharding) is cut into world_size contiguous chunks and next()
-// yields chunk `rank` (rank r gets rows [r*n/W, (r+1)*n/W) of a batch of n). The shards of one
-// batch are disjoint and cover it. All ranks take the same number of steps; a rank's chunk is
-// empty when a (last, partial) batch has fewer rows than there are ranks.
+// (the same batches as without sharding) is cut into world_size contiguous chunks of whole
+// blocks of kBatchBlock rows and next() yields chunk `rank` (of the b blocks of a batch, rank r
+// gets blocks [r*b/W, (r+1)*b/W)). The shards of one batch are disjoint and cover it. All ranks
+// take the same number of steps; a rank's chunk is empty when a batch has fewer blocks than
+// there are ranks (a batch of 64 has 4 blocks).
 //
 // The iterator keeps a reference to `data`, which must outlive it.
 class BatchIterator {

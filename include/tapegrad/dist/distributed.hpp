@@ -1,26 +1,19 @@
 // Data-parallel training over MPI: every process (rank) holds the whole model, trains on its
-// shard of each global batch, and the ranks sum their gradients once per step.
+// shard of each global batch (whole blocks of kBatchBlock rows), and the ranks combine their
+// gradients once per step. docs/distributed.md has the whole story.
 //
 //   int main(int argc, char** argv) {
 //     tg::dist::Session session(argc, argv);          // MPI_Init when started by mpirun
 //     ...
 //     train_batches.set_shard(tg::dist::rank(), tg::dist::size());
 //     tg::dist::broadcast_parameters(model.parameters());  // every rank starts from rank 0's
-//     options.after_backward = [&](const tg::Tape&, std::size_t) {
-//       tg::dist::all_reduce_gradients(params, train_batches.last_rows(),
-//                                      train_batches.last_global_rows());
-//     };
+//     options.exchange = tg::dist::chained_exchange(model.parameters());
 //
-// Loss scaling: each rank's loss is the mean over its own rows, so each rank's gradients are
-// scaled by (its rows / the global batch's rows) and then summed over ranks. The result is
-// the gradient of the mean loss over the whole global batch, exactly as one process with that
-// batch would compute it up to float reassociation, uneven and empty shards included. With
-// every rank starting from the same parameters and applying the same summed gradient, the
-// ranks stay identical and equal (to ~1e-6) to a one-process run with the same global batch.
-//
-// Not covered: BatchNorm1d normalises with each rank's shard statistics (not the global
-// batch's) and keeps per-rank running statistics; Dropout draws its masks per rank. Both
-// train fine but do not reproduce a one-process run.
+// With the exchange, tg::fit ends with the bits of one process with the same global batch,
+// for any number of ranks (see chained_exchange). all_reduce_gradients (one MPI_Allreduce,
+// for tg::fit's after_backward or hand-written loops) is faster with many ranks and equal to
+// one process up to float rounding: each rank's loss is the mean over its own rows, its
+// gradients are scaled by (its rows / the global batch's rows) and summed over ranks.
 //
 // Builds: with TAPEGRAD_WITH_MPI (CMake option, on when MPI is found) the functions use MPI;
 // without it every function here is still there, acting for a single process (rank 0 of 1,
@@ -31,6 +24,7 @@
 #pragma once
 
 #include "tapegrad/autograd/tape.hpp"
+#include "tapegrad/train/train.hpp"
 
 #include <cstddef>
 #include <vector>
@@ -84,6 +78,18 @@ void all_reduce_gradients(const std::vector<Parameter*>& params, std::size_t loc
                           std::size_t global_rows);
 // The same with the rows of `batch` (batch.size() of batch.global_size).
 void all_reduce_gradients(const std::vector<Parameter*>& params, const Batch& batch);
+
+// Data parallelism with the bits of one process: for FitOptions::exchange. The ranks take
+// turns, in rank order, at adding their shard onto the gradients: rank r's backward starts
+// from the sums ranks 0..r-1 reached (received before its backward) and passes its own on
+// (after it), and the last rank's sums, the global batch's, reach every rank. Since shards
+// are whole blocks of kBatchBlock rows and every sum over the batch goes block after block
+// (core/threads.hpp), the gradients, losses and weights have the same bits as one process
+// with the same global batch, for any number of ranks. Each parameter must be used once per
+// forward (no weight sharing), and BatchNorm normalises with each shard's statistics (not
+// covered). The price: the backward passes run one rank after another.
+// Single process: both do nothing.
+StepExchange chained_exchange(const std::vector<Parameter*>& params);
 
 // Sums `values` element-wise over ranks in place (doubles; for metrics such as loss sums).
 void all_reduce_sum(double* values, std::size_t count);

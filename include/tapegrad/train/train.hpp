@@ -129,6 +129,18 @@ struct EpochMetrics {
   double lr = 0.0;
 };
 
+// Combines the shards of a data-parallel step with the bits of one process
+// (tg::dist::chained_exchange() makes one over MPI). `sums` holds the step's loss sum, correct
+// predictions and samples.
+struct StepExchange {
+  // Before this rank's backward: the gradients get the partial sums the ranks before it
+  // reached (they stay zero on the first rank), and `sums` theirs.
+  std::function<void(std::vector<double>& sums)> receive;
+  // After it: passes the gradients and `sums` on; on return every rank's hold the global
+  // batch's.
+  std::function<void(std::vector<double>& sums)> pass_on;
+};
+
 struct FitOptions {
   int epochs = 1;                      // total epochs: training runs epochs [start_epoch, epochs)
   int start_epoch = 0;                 // > 0 when resuming
@@ -146,8 +158,13 @@ struct FitOptions {
   bool progress = true;                 // the bar on stderr (terminals only)
   bool log_epochs = true;               // one line per epoch on stderr
   std::string validation_name = "val";  // how the validation set is called in those lines
+  // Data parallelism: the shards of each step combined with the bits of one process, and the
+  // epoch's training loss and accuracy over the global batches (both empty: no exchange).
+  StepExchange exchange;
   // Called after each backward, before clipping and the optimizer step: the place to look at
-  // (tg::to_dot) or combine (all-reduce across processes) the step's gradients.
+  // (tg::to_dot) or combine (all-reduce across processes) the step's gradients. A shard's
+  // loss is its rows' mean without an exchange, and with one its share of the global batch's
+  // mean (its losses' sum over the global batch's count: the shards' gradients add up).
   std::function<void(const Tape& tape, std::size_t step)> after_backward;
   // The step's loss (0 for an empty data-parallel shard, which skips forward and backward
   // but still calls after_backward and steps the optimizer).

@@ -231,11 +231,9 @@ TrainingRecord train(const Config& c, const Data& data, Learner& learner,
     if (!c.save.empty()) save_epoch_checkpoint(c, data.train, learner, early, m.epoch + 1, history);
     return go_on;
   };
-  const std::vector<tg::Parameter*> params = learner.model->parameters();
+  // Ranks add their shards onto the gradients in turn: the bits of one process.
+  options.exchange = tg::dist::chained_exchange(learner.model->parameters());
   options.after_backward = [&](const tg::Tape& tape, std::size_t step) {
-    // The global batch's gradient: shards weighted by their rows, summed over ranks.
-    tg::dist::all_reduce_gradients(params, train_batches.last_rows(),
-                                   train_batches.last_global_rows());
     if (!c.graph.empty() && step == 0) write_graph(c, tape);
   };
   {
