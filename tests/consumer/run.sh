@@ -27,7 +27,9 @@ export PKG_CONFIG_PATH="$scratch/prefix/lib/pkgconfig"
 g++ -std=c++17 -O1 $flags "$src/main.cpp" -o "$scratch/pc_shared" $(pkg-config --cflags --libs tapegrad) \
   -Wl,-rpath,"$scratch/prefix/lib"
 "$scratch/pc_shared"
+# The archive by path (-ltapegrad would pick the .so), then everything Libs.private lists.
+static_libs=$(pkg-config --libs --static tapegrad | sed 's/-ltapegrad\b//')
 g++ -std=c++17 -O1 $flags "$src/main.cpp" -o "$scratch/pc_static" $(pkg-config --cflags tapegrad) \
-  "$scratch/prefix/lib/libtapegrad.a" $(pkg-config --libs-only-other --static tapegrad) -lopenblas -lz -lpthread
+  "$scratch/prefix/lib/libtapegrad.a" $static_libs
 "$scratch/pc_static"
 echo "consumer: all four builds ran"
