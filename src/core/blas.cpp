@@ -150,6 +150,22 @@ void gemm_batch_rows(bool tb, std::size_t rows, std::size_t n, std::size_t k, co
          c + r * ldc, ldc);
 }
 
+bool xsmm_gemm_chunks(std::size_t m, std::size_t n, std::size_t k, const float* a, std::size_t lda,
+                      const float* b, std::size_t ldb, bool accumulate, float* c, std::size_t ldc) {
+  if (m == 0 || n == 0) return true;
+  constexpr std::size_t chunk = 256;
+  const std::size_t chunks = (m + chunk - 1) / chunk, last = m - (chunks - 1) * chunk;
+  const xsmm::Kernel whole = xsmm::kernel(chunk, n, k, lda, ldb, ldc, accumulate);
+  const xsmm::Kernel tail = xsmm::kernel(last, n, k, lda, ldb, ldc, accumulate);
+  if (!tail || (chunks > 1 && !whole)) return false;
+  GemmTimer timer;
+  auto task = [&](std::size_t i) {
+    (i + 1 == chunks ? tail : whole)(a + i * chunk, b, c + i * chunk);
+  };
+  parallel_for(chunks, task);
+  return true;
+}
+
 void gemm_sum_batch_rows(std::size_t rows, std::size_t m, std::size_t n, const float* a,
                          std::size_t lda, const float* b, std::size_t ldb, float* c,
                          std::size_t ldc) {

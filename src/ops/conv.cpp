@@ -67,6 +67,7 @@ struct ConvState : OpState {
   Tensor cols;           // K x N*P, the unfolded input
   mutable Tensor work;   // C_out x N*P: the forward's product, then the output gradient
   mutable Tensor dcols;  // K x N*P: the gradient of cols
+  mutable Tensor wt;     // K_g x C_out/g per group: the weight transposed, for the backward
 };
 
 // Unfolds image `image` of x into columns [image*P, (image+1)*P) of cols (row stride N*P).
@@ -179,11 +180,21 @@ static void conv_backward(Tape& t, const Node& node) {
   if (Tensor* dx = t.grad_at(node.inputs[0])) {
     const float* w = t.value_at(node.inputs[1]).data();
     resize(s.dcols, g.rows(), NP);
+    // Each group's weight transposed (K_g x C_out/g), for the column-major product below.
+    resize(s.wt, g.c_out, kg);
+    for (std::size_t gi = 0; gi < g.groups; ++gi)
+      for (std::size_t co = 0; co < cg; ++co)
+        for (std::size_t kk = 0; kk < kg; ++kk)
+          s.wt.data()[gi * cg * kg + kk * cg + co] = w[gi * cg * kg + co * kg + kk];
     for_each_sample_block(g, [&](std::size_t first, std::size_t count) {
-      for (std::size_t gi = 0; gi < g.groups; ++gi)
-        gemm(true, false, kg, count * P, cg, 1.0f, w + gi * cg * kg, kg,
-             dyt + gi * cg * NP + first * P, NP, 0.0f, s.dcols.data() + gi * kg * NP + first * P,
-             NP);
+      for (std::size_t gi = 0; gi < g.groups; ++gi) {
+        // Column-major: dcols^T (columns x K_g) = dY^T (columns x C_out/g) . W (C_out/g x K_g).
+        const float* dy_g = dyt + gi * cg * NP + first * P;
+        float* out = s.dcols.data() + gi * kg * NP + first * P;
+        if (!detail::xsmm_gemm_chunks(count * P, kg, cg, dy_g, NP, s.wt.data() + gi * cg * kg, cg,
+                                      false, out, NP))
+          gemm(true, false, kg, count * P, cg, 1.0f, w + gi * cg * kg, kg, dy_g, NP, 0.0f, out, NP);
+      }
     });
     const float* dcols = s.dcols.data();
     float* dxs = dx->data();
@@ -273,9 +284,14 @@ Var conv_impl(const char* op, bool one_d, Var x, Var weight, const Var* bias, Si
   parallel_for(g.n, unfold);
   const std::size_t kg = g.group_rows(), cg = g.group_out();
   for_each_sample_block(g, [&](std::size_t first, std::size_t count) {
-    for (std::size_t gi = 0; gi < groups; ++gi)
-      gemm(false, false, cg, count * P, kg, 1.0f, wv.data() + gi * cg * kg, kg,
-           cols + gi * kg * NP + first * P, NP, 0.0f, s.work.data() + gi * cg * NP + first * P, NP);
+    for (std::size_t gi = 0; gi < groups; ++gi) {
+      // Column-major: work^T (columns x C_out/g) = cols^T (columns x K_g) . W^T (K_g x C_out/g).
+      const float* w = wv.data() + gi * cg * kg;
+      const float* c = cols + gi * kg * NP + first * P;
+      float* out = s.work.data() + gi * cg * NP + first * P;
+      if (!detail::xsmm_gemm_chunks(count * P, cg, kg, c, NP, w, kg, false, out, NP))
+        gemm(false, false, cg, count * P, kg, 1.0f, w, kg, c, NP, 0.0f, out, NP);
+    }
   });
   // C_out x N*P -> N x C_out x P, plus the bias.
   const float* prod = s.work.data();
