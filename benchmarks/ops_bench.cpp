@@ -146,6 +146,34 @@ void BM_MaxPool2dForwardBackward(benchmark::State& state) {
 }
 BENCHMARK(BM_MaxPool2dForwardBackward)->Name("BM_MaxPool2dForwardBackward/64x64x24x24/k2s2");
 
+// conv2d forward + backward (weight, bias and input gradients) at the cnn's two convolutions
+// (batch 64, 3x3): 1 -> 32 channels at 28x28 and 32 -> 64 at 26x26, 1 thread.
+void BM_Conv2dForwardBackward(benchmark::State& state) {
+  tg::set_num_threads(1);
+  const auto c_in = static_cast<std::size_t>(state.range(0));
+  const auto c_out = static_cast<std::size_t>(state.range(1));
+  const auto hw = static_cast<std::size_t>(state.range(2));
+  tg::Rng rng(0);
+  auto random = [&](const tg::Shape& shape) {
+    tg::Tensor t = tg::zeros(shape);
+    for (float& v : t) v = rng.uniform(-1.0f, 1.0f);
+    return t;
+  };
+  tg::Parameter input(random({64, c_in, hw, hw})), weight(random({c_out, c_in, 3, 3})),
+      bias(random({c_out}));
+  tg::Tape tape;
+  for (auto _ : state) {
+    tape.clear();
+    tape.backward(tg::sum(tg::conv2d(tape.param(input), tape.param(weight), tape.param(bias))));
+    benchmark::DoNotOptimize(weight.grad.data());
+  }
+}
+BENCHMARK(BM_Conv2dForwardBackward)
+    ->ArgNames({"in", "out", "hw"})
+    ->Args({1, 32, 28})
+    ->Args({32, 64, 26})
+    ->Unit(benchmark::kMillisecond);
+
 // Elementwise activations and the fused loss at the MLP's shapes, forward + backward.
 template <tg::Var (*Op)(tg::Var)>
 void BM_Activation(benchmark::State& state) {
