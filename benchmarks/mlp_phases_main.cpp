@@ -99,12 +99,10 @@ void timed_dense_backward(tg::Tape& t, const tg::Node& n) {
   const std::size_t m = tg::rows(x), k = tg::cols(x), c = tg::cols(w);
   double t0 = g_clock();
   if (tg::Tensor* dx = t.grad_at(n.inputs[0]))
-    tg::detail::gemm(false, true, m, k, c, 1.0f, n.grad.data(), c, w.data(), c, 1.0f, dx->data(),
-                     k);
+    tg::detail::gemm_batch_rows(true, m, k, c, n.grad.data(), c, w.data(), c, 1.0f, dx->data(), k);
   double t1 = g_clock();
   if (tg::Tensor* dw = t.grad_at(n.inputs[1]))
-    tg::detail::gemm(true, false, k, c, m, 1.0f, x.data(), k, n.grad.data(), c, 1.0f, dw->data(),
-                     c);
+    tg::detail::gemm_sum_batch_rows(m, k, c, x.data(), k, n.grad.data(), c, dw->data(), c);
   double t2 = g_clock();
   if (n.inputs.size() == 3)
     if (tg::Tensor* db = t.grad_at(n.inputs[2])) {
