@@ -102,7 +102,8 @@ class BatchNorm1d : public Module {
 };
 
 // Inverted dropout (seeded): in training each element is zeroed with probability p and the
-// rest scaled by 1/(1-p); in evaluation it is the identity.
+// rest scaled by 1/(1-p); in evaluation it is the identity. Under tg::fit the masks are keyed
+// by the sample's place in the run (see tg::dropout), the same on any data-parallel rank.
 class Dropout : public Module {
  public:
   explicit Dropout(float p, std::uint64_t seed = 0);

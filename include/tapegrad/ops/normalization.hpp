@@ -24,7 +24,10 @@ Var batch_norm(Var x, Var gamma, Var beta, float eps, const Tensor* fixed_mean =
 Var layer_norm(Var x, const Shape& normalized_shape, const Var* weight = nullptr,
                const Var* bias = nullptr, float eps = 1e-5f);
 // Inverted dropout on any rank: zeroes each element with probability p and scales the rest
-// by 1/(1-p), so the expected value is unchanged; the mask comes from rng.
+// by 1/(1-p), so the expected value is unchanged; the mask comes from rng. When the tape has
+// a run position (Tape::set_run_position, set by tg::fit), row r's mask is drawn from a
+// generator keyed by rng's state (not advanced), this op's place on the tape and the row's
+// run position + r: a sample gets its mask whichever shard or rank computes it.
 Var dropout(Var x, float p, Rng& rng);
 
 }  // namespace tg
