@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <vector>
 
 namespace tg::detail {
 
@@ -117,37 +118,29 @@ void gemm_batch_rows(bool tb, std::size_t rows, std::size_t n, std::size_t k, co
                      std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
                      std::size_t ldc) {
   if (rows == 0 || n == 0) return;
-  if (!tb && (beta == 0.0f || beta == 1.0f)) {
-    // Column-major, C^T (n x rows) = B^T (n x k) . A^T (k x rows): libxsmm kernels of
-    // kBatchBlock columns, one per block of rows and block of features.
-    const GemmBlocks f = feature_blocks(n, k);
-    const std::size_t row_blocks = (rows + kBatchBlock - 1) / kBatchBlock;
-    const std::size_t last_rows = rows - (row_blocks - 1) * kBatchBlock;
-    const std::size_t last_features = n - (f.count - 1) * f.size;
-    const bool accumulate = beta == 1.0f;
-    xsmm::Kernel kernels[2][2];  // [last row block][last feature block]
-    bool all = true;
-    for (int lr = 0; lr < 2; ++lr)
-      for (int lf = 0; lf < 2; ++lf) {
-        kernels[lr][lf] = xsmm::kernel(lf ? last_features : f.size, lr ? last_rows : kBatchBlock, k,
-                                       ldb, lda, ldc, accumulate);
-        all = all && kernels[lr][lf];
-      }
-    if (all) {
-      GemmTimer timer;
-      auto task = [&](std::size_t t) {
-        const std::size_t rb = t / f.count, fb = t % f.count;
-        const float* ab = a + rb * kBatchBlock * lda;
-        kernels[rb + 1 == row_blocks][fb + 1 == f.count](b + fb * f.size, ab,
-                                                         c + rb * kBatchBlock * ldc + fb * f.size);
-      };
-      parallel_for(row_blocks * f.count, task);
-      return;
-    }
+  if (tb || (beta != 0.0f && beta != 1.0f)) {
+    for (std::size_t r = 0; r < rows; r += kBatchBlock)
+      gemm(false, tb, std::min(kBatchBlock, rows - r), n, k, 1.0f, a + r * lda, lda, b, ldb, beta,
+           c + r * ldc, ldc);
+    return;
   }
-  for (std::size_t r = 0; r < rows; r += kBatchBlock)
-    gemm(false, tb, std::min(kBatchBlock, rows - r), n, k, 1.0f, a + r * lda, lda, b, ldb, beta,
-         c + r * ldc, ldc);
+  // Tiles of kBatchBlock rows x a fixed block of features, each a libxsmm kernel (column-major
+  // C^T = B^T . A^T) or, where libxsmm has none for the tile's shape, an OpenBLAS call: the
+  // choice depends on the tile alone, so a row is computed the same whatever the split.
+  const GemmBlocks f = feature_blocks(n, k);
+  const std::size_t row_blocks = (rows + kBatchBlock - 1) / kBatchBlock;
+  auto task = [&](std::size_t t) {
+    const std::size_t rb = t / f.count, fb = t % f.count;
+    const std::size_t r0 = rb * kBatchBlock, rn = std::min(kBatchBlock, rows - r0);
+    const std::size_t f0 = fb * f.size, fn = std::min(f.size, n - f0);
+    if (const xsmm::Kernel kernel = xsmm::kernel(fn, rn, k, ldb, lda, ldc, beta == 1.0f))
+      kernel(b + f0, a + r0 * lda, c + r0 * ldc + f0);
+    else
+      sgemm(false, false, rn, fn, k, 1.0f, a + r0 * lda, lda, b + f0, ldb, beta, c + r0 * ldc + f0,
+            ldc);
+  };
+  GemmTimer timer;
+  parallel_for(row_blocks * f.count, task);
 }
 
 bool xsmm_gemm_chunks(std::size_t m, std::size_t n, std::size_t k, const float* a, std::size_t lda,
@@ -155,7 +148,8 @@ bool xsmm_gemm_chunks(std::size_t m, std::size_t n, std::size_t k, const float* 
   if (m == 0 || n == 0) return true;
   constexpr std::size_t chunk = 256;
   const std::size_t chunks = (m + chunk - 1) / chunk, last = m - (chunks - 1) * chunk;
-  const xsmm::Kernel whole = xsmm::kernel(chunk, n, k, lda, ldb, ldc, accumulate);
+  const xsmm::Kernel whole =
+      chunks > 1 ? xsmm::kernel(chunk, n, k, lda, ldb, ldc, accumulate) : nullptr;
   const xsmm::Kernel tail = xsmm::kernel(last, n, k, lda, ldb, ldc, accumulate);
   if (!tail || (chunks > 1 && !whole)) return false;
   GemmTimer timer;
@@ -169,12 +163,35 @@ bool xsmm_gemm_chunks(std::size_t m, std::size_t n, std::size_t k, const float* 
 void gemm_sum_batch_rows(std::size_t rows, std::size_t m, std::size_t n, const float* a,
                          std::size_t lda, const float* b, std::size_t ldb, float* c,
                          std::size_t ldc) {
-  // OpenBLAS, block after block onto C. (libxsmm kernels for this product, on a transposed
-  // copy of A, ran 1.6x faster, but 2 MPI ranks ended a step apart from one process in a
-  // case not understood yet: see the note in docs/distributed.md.)
-  for (std::size_t r = 0; r < rows; r += kBatchBlock)
-    gemm(true, false, m, n, std::min(kBatchBlock, rows - r), 1.0f, a + r * lda, lda, b + r * ldb,
-         ldb, 1.0f, c, ldc);
+  if (rows == 0 || m == 0 || n == 0) return;
+  // Column-major, C^T (n x m) += B^T (n x rows) . A (rows x m), block after block of kBatchBlock
+  // rows onto C. Each block of A is first transposed into a scratch tile of leading dimension
+  // kBatchBlock, so that every kernel's shape and leading dimensions depend on the block alone
+  // (never on how many rows this rank has); tasks are fixed blocks of C's rows (features).
+  const GemmBlocks f = feature_blocks(m, n);
+  const std::size_t row_blocks = (rows + kBatchBlock - 1) / kBatchBlock;
+  thread_local std::vector<float> scratch;  // reused: no allocation once large enough
+  if (scratch.size() < row_blocks * kBatchBlock * m) scratch.resize(row_blocks * kBatchBlock * m);
+  float* at = scratch.data();
+  for (std::size_t rb = 0; rb < row_blocks; ++rb) {
+    const std::size_t r0 = rb * kBatchBlock, rn = std::min(kBatchBlock, rows - r0);
+    float* tile = at + rb * kBatchBlock * m;  // m x kBatchBlock, row-major
+    for (std::size_t i = 0; i < rn; ++i)
+      for (std::size_t j = 0; j < m; ++j) tile[j * kBatchBlock + i] = a[(r0 + i) * lda + j];
+  }
+  auto task = [&](std::size_t fb) {
+    const std::size_t f0 = fb * f.size, fn = std::min(f.size, m - f0);
+    for (std::size_t rb = 0; rb < row_blocks; ++rb) {
+      const std::size_t r0 = rb * kBatchBlock, rn = std::min(kBatchBlock, rows - r0);
+      if (const xsmm::Kernel kernel = xsmm::kernel(n, fn, rn, ldb, kBatchBlock, ldc, true))
+        kernel(b + r0 * ldb, at + rb * kBatchBlock * m + f0 * kBatchBlock, c + f0 * ldc);
+      else
+        sgemm(true, false, fn, n, rn, 1.0f, a + r0 * lda + f0, lda, b + r0 * ldb, ldb, 1.0f,
+              c + f0 * ldc, ldc);
+    }
+  };
+  GemmTimer timer;
+  parallel_for(f.count, task);
 }
 
 }  // namespace tg::detail
