@@ -7,13 +7,7 @@
 # order, see include/tapegrad/dist/distributed.hpp). Exit 77 (skipped) without MNIST.
 set -euo pipefail
 build=$1 data=$2 mpiexec=$3
-if [ ! -s "$data/train-images-idx3-ubyte" ] && [ ! -s "$data/train-images-idx3-ubyte.gz" ]; then
-  echo "no MNIST in $data (scripts/setup fetches it): skipped"
-  exit 77
-fi
-scratch=$(mktemp -d)
-trap 'rm -rf "$scratch"' EXIT
-export OPENBLAS_NUM_THREADS=1
+source "$(dirname "$0")/../programs/mnist_test_env.sh"
 for model in lenet cnn lstm; do
   args=(--data "$data" --model "$model" --train-limit 1000 --validation 200 --batch 32 --epochs 1
     --threads 1 --quiet --seed 4)

@@ -6,13 +6,7 @@
 # the CNN's (with dropout) on one of 24 rows over 2 epochs. Exit 77 (skipped) without MNIST.
 set -euo pipefail
 build=$1 data=$2 mpiexec=$3
-if [ ! -s "$data/train-images-idx3-ubyte" ] && [ ! -s "$data/train-images-idx3-ubyte.gz" ]; then
-  echo "no MNIST in $data (scripts/setup fetches it): skipped"
-  exit 77
-fi
-scratch=$(mktemp -d)
-trap 'rm -rf "$scratch"' EXIT
-export OPENBLAS_NUM_THREADS=1
+source "$(dirname "$0")/../programs/mnist_test_env.sh"
 mnist=("$build/tapegrad-mnist")
 mpirun=("$mpiexec" --allow-run-as-root --oversubscribe -np)
 

@@ -5,13 +5,7 @@
 # Exit 77 (skipped) without the MNIST files.
 set -uo pipefail
 build=$1 data=$2
-if [ ! -s "$data/train-images-idx3-ubyte" ] && [ ! -s "$data/train-images-idx3-ubyte.gz" ]; then
-  echo "no MNIST in $data (scripts/setup fetches it): skipped"
-  exit 77
-fi
-scratch=$(mktemp -d)
-trap 'rm -rf "$scratch"' EXIT
-export OPENBLAS_NUM_THREADS=1
+source "$(dirname "$0")/mnist_test_env.sh"
 status=0
 refuse() {  # option, value, the start of the expected message after "tapegrad-mnist: "
   out=$("$build/tapegrad-mnist" --data "$data" --epochs 1 --train-limit 64 --quiet "$1" "$2" 2>&1)

@@ -6,13 +6,7 @@
 # Exit 77 (skipped) without the MNIST files.
 set -euo pipefail
 build=$1 data=$2
-if [ ! -s "$data/train-images-idx3-ubyte" ] && [ ! -s "$data/train-images-idx3-ubyte.gz" ]; then
-  echo "no MNIST in $data (scripts/setup fetches it): skipped"
-  exit 77
-fi
-scratch=$(mktemp -d)
-trap 'rm -rf "$scratch"' EXIT
-export OPENBLAS_NUM_THREADS=1
+source "$(dirname "$0")/mnist_test_env.sh"
 for model in mlp lenet cnn lstm; do
   args=(--data "$data" --model "$model" --train-limit 648 --quiet)
   "$build/tapegrad-mnist" "${args[@]}" --epochs 1 --threads 1 --save "$scratch/$model-1.tg" >/dev/null

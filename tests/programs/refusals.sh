@@ -6,13 +6,7 @@
 # Exit 77 (skipped) without the MNIST files.
 set -uo pipefail
 build=$1 data=$2
-if [ ! -s "$data/train-images-idx3-ubyte" ] && [ ! -s "$data/train-images-idx3-ubyte.gz" ]; then
-  echo "no MNIST in $data (scripts/setup fetches it): skipped"
-  exit 77
-fi
-scratch=$(mktemp -d)
-trap 'rm -rf "$scratch"' EXIT
-export OPENBLAS_NUM_THREADS=1
+source "$(dirname "$0")/mnist_test_env.sh"
 mnist=$build/tapegrad-mnist
 base=(--data "$data" --train-limit 64 --quiet)
 status=0
