@@ -143,21 +143,22 @@ void gemm_batch_rows(bool tb, std::size_t rows, std::size_t n, std::size_t k, co
   parallel_for(row_blocks * f.count, task);
 }
 
-bool xsmm_gemm_chunks(std::size_t m, std::size_t n, std::size_t k, const float* a, std::size_t lda,
-                      const float* b, std::size_t ldb, bool accumulate, float* c, std::size_t ldc) {
-  if (m == 0 || n == 0) return true;
+void gemm_column_chunks(std::size_t m, std::size_t n, std::size_t k, const float* a,
+                        std::size_t lda, const float* b, std::size_t ldb, bool accumulate, float* c,
+                        std::size_t ldc) {
+  if (m == 0 || n == 0) return;
   constexpr std::size_t chunk = 256;
-  const std::size_t chunks = (m + chunk - 1) / chunk, last = m - (chunks - 1) * chunk;
-  const xsmm::Kernel whole =
-      chunks > 1 ? xsmm::kernel(chunk, n, k, lda, ldb, ldc, accumulate) : nullptr;
-  const xsmm::Kernel tail = xsmm::kernel(last, n, k, lda, ldb, ldc, accumulate);
-  if (!tail || (chunks > 1 && !whole)) return false;
-  GemmTimer timer;
+  const std::size_t chunks = (m + chunk - 1) / chunk;
   auto task = [&](std::size_t i) {
-    (i + 1 == chunks ? tail : whole)(a + i * chunk, b, c + i * chunk);
+    const std::size_t m0 = i * chunk, mn = std::min(chunk, m - m0);
+    if (const xsmm::Kernel kernel = xsmm::kernel(mn, n, k, lda, ldb, ldc, accumulate))
+      kernel(a + m0, b, c + m0);
+    else  // row-major, C^T (n x mn) = B^T (n x k) . A^T (k x mn)
+      sgemm(false, false, n, mn, k, 1.0f, b, ldb, a + m0, lda, accumulate ? 1.0f : 0.0f, c + m0,
+            ldc);
   };
+  GemmTimer timer;
   parallel_for(chunks, task);
-  return true;
 }
 
 void gemm_sum_batch_rows(std::size_t rows, std::size_t m, std::size_t n, const float* a,

@@ -31,12 +31,12 @@ void gemm_sum_batch_rows(std::size_t rows, std::size_t m, std::size_t n, const f
                          std::size_t lda, const float* b, std::size_t ldb, float* c,
                          std::size_t ldc);
 
-// Column-major C (m x n) = A (m x k) . B (k x n), onto C when `accumulate`, with libxsmm
-// kernels: m is cut into chunks of 256 rows (fixed: a function of m alone), one kernel call
-// each, on the pool. Returns false, having done nothing, when libxsmm has no kernel for these
-// shapes (or the build has no libxsmm): the caller then computes C another way.
-bool xsmm_gemm_chunks(std::size_t m, std::size_t n, std::size_t k, const float* a, std::size_t lda,
-                      const float* b, std::size_t ldb, bool accumulate, float* c, std::size_t ldc);
+// Column-major C (m x n) = A (m x k) . B (k x n), onto C when `accumulate`: m is cut into
+// chunks of 256 rows (a function of m alone), each a libxsmm kernel or, where libxsmm has none
+// for the chunk's shape (or the build has no libxsmm), an OpenBLAS call; on the pool.
+void gemm_column_chunks(std::size_t m, std::size_t n, std::size_t k, const float* a,
+                        std::size_t lda, const float* b, std::size_t ldb, bool accumulate, float* c,
+                        std::size_t ldc);
 
 // How gemm cuts C into blocks for the pool: `count` blocks of `size` columns (or rows), the
 // last one shorter. A function of the shape alone, never of the thread count, so every

@@ -195,14 +195,14 @@ struct ChainBuffer {
   std::vector<unsigned char> bytes;
 
   int pack(const std::vector<double>& sums) {
-    bytes.resize(floats * sizeof(float) + sums.size() * sizeof(double));
+    const int count = size_of(sums);
     unsigned char* out = bytes.data();
     for (const Parameter* p : params) {
       std::memcpy(out, p->grad.data(), p->grad.size() * sizeof(float));
       out += p->grad.size() * sizeof(float);
     }
     std::memcpy(out, sums.data(), sums.size() * sizeof(double));
-    return size_of(sums);
+    return count;
   }
   void unpack(std::vector<double>& sums) const {
     const unsigned char* in = bytes.data();

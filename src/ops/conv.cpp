@@ -191,9 +191,8 @@ static void conv_backward(Tape& t, const Node& node) {
         // Column-major: dcols^T (columns x K_g) = dY^T (columns x C_out/g) . W (C_out/g x K_g).
         const float* dy_g = dyt + gi * cg * NP + first * P;
         float* out = s.dcols.data() + gi * kg * NP + first * P;
-        if (!detail::xsmm_gemm_chunks(count * P, kg, cg, dy_g, NP, s.wt.data() + gi * cg * kg, cg,
-                                      false, out, NP))
-          gemm(true, false, kg, count * P, cg, 1.0f, w + gi * cg * kg, kg, dy_g, NP, 0.0f, out, NP);
+        detail::gemm_column_chunks(count * P, kg, cg, dy_g, NP, s.wt.data() + gi * cg * kg, cg,
+                                   false, out, NP);
       }
     });
     const float* dcols = s.dcols.data();
@@ -289,8 +288,7 @@ Var conv_impl(const char* op, bool one_d, Var x, Var weight, const Var* bias, Si
       const float* w = wv.data() + gi * cg * kg;
       const float* c = cols + gi * kg * NP + first * P;
       float* out = s.work.data() + gi * cg * NP + first * P;
-      if (!detail::xsmm_gemm_chunks(count * P, cg, kg, c, NP, w, kg, false, out, NP))
-        gemm(false, false, cg, count * P, kg, 1.0f, w, kg, c, NP, 0.0f, out, NP);
+      detail::gemm_column_chunks(count * P, cg, kg, c, NP, w, kg, false, out, NP);
     }
   });
   // C_out x N*P -> N x C_out x P, plus the bias.
